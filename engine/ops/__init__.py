@@ -1,0 +1,1 @@
+"""Differentiable ops: each a forward/backward pair that calls the active backend's kernels."""
