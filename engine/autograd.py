@@ -9,6 +9,7 @@ the chain rule and summing the gradients of tensors used more than once.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 
@@ -83,7 +84,7 @@ class Tensor:
             if g is None:
                 continue
             if t._fn is None:  # a leaf: parameters and inputs the user made
-                t.grad = g if t.grad is None else t.grad + g
+                t.grad = g.copy() if t.grad is None else t.grad + g  # a copy: ops may hand out shared or read-only views
                 continue
             for inp, g_in in zip(t._fn.inputs, t._fn.backward(g)):
                 if g_in is None or not isinstance(inp, Tensor) or not inp.requires_grad:
@@ -102,13 +103,17 @@ class Tensor:
     def __rtruediv__(self, other): return basic.div(other, self)
     def __neg__(self): return basic.neg(self)
     def __pow__(self, exponent): return basic.power(self, exponent)
+    def __rpow__(self, base): return basic.exp(self * math.log(base))
     def __matmul__(self, other): return basic.matmul(self, other)
     def __getitem__(self, index): return basic.getitem(self, index)
 
     def sum(self, axis=None, keepdims=False): return basic.sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return basic.mean(self, axis, keepdims)
     def reshape(self, *shape): return basic.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes): return basic.transpose(self, axes or None)
+    def transpose(self, *axes):
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return basic.transpose(self, axes or None)
     T = property(lambda self: basic.transpose(self, None))
     def exp(self): return basic.exp(self)
     def log(self): return basic.log(self)

@@ -191,7 +191,8 @@ def dropout(x, rate, training, mask=None, rng=None) -> Tensor:
     if mask is None:
         import numpy as np
         mask = get_backend().dropout_mask(x.shape, rate, rng or np.random.default_rng(), x.dtype)
-    return x * as_tensor(mask)
+    mask = mask.data if isinstance(mask, Tensor) else mask
+    return x * Tensor(get_backend().xp.asarray(mask, dtype=x.dtype))
 
 
 # --- activations ----------------------------------------------------------------------------------------

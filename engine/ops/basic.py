@@ -127,7 +127,7 @@ class MatMul(Function):
 
     def backward(self, g):
         xp = _xp(g)
-        ga = g @ xp.swapaxes(self.b, -1, -2) if self.needs_grad[0] else None
+        ga = unbroadcast(g @ xp.swapaxes(self.b, -1, -2), self.a.shape) if self.needs_grad[0] else None
         gb = None
         if self.needs_grad[1]:
             gb = xp.swapaxes(self.a, -1, -2) @ g

@@ -1,0 +1,1 @@
+"""Developer tools for nnlab: gradient checking and (elsewhere) model summaries."""

@@ -1,0 +1,1 @@
+"""The nnlab shell and the `.nn` language (the interactive shell arrives with its own issue)."""
