@@ -46,7 +46,7 @@ class Initializer:
     def __call__(self, shape, dtype="float32", rng=None):
         shape = tuple(int(d) for d in shape)
         values = self.sample(shape, rng if rng is not None else random.generator())
-        return np.asarray(values, dtype=dtype)
+        return np.ascontiguousarray(values, dtype=dtype)
 
     def sample(self, shape, rng):
         raise NotImplementedError

@@ -566,3 +566,11 @@ def test_loss_float32_matches_float64(name):
     loss32 = LOSS_CASES[name](engine.tensor(values.astype(np.float32)))
     assert loss64.dtype == np.float64 and loss32.dtype == np.float32
     assert abs(loss32.item() - loss64.item()) <= 1e-6
+
+
+def test_gradcheck_perturbs_fortran_ordered_inputs_too():
+    # reshape(-1) of an F-ordered array is a copy: perturbing it would leave the input unchanged.
+    W = np.asfortranarray(np.random.default_rng(0).normal(size=(3, 4)))
+    x = np.random.default_rng(1).normal(size=(2, 3))
+    errors = gradcheck(lambda x, W: F.dense(x, W), [x, W])
+    assert max(errors.values()) < 1e-6

@@ -96,7 +96,7 @@ def _weighted_sum(fn: Callable, arrays: list[np.ndarray], weights: np.ndarray) -
 
 def analytic_gradients(fn: Callable, inputs: Sequence, seed: int = 0, wrt=None):
     """(gradients, R): dL/d(input i) by backpropagation for every i in wrt, with L = sum(fn(...) * R)."""
-    arrays = [np.array(a, dtype=np.float64) for a in inputs]
+    arrays = [np.array(a, dtype=np.float64, order="C") for a in inputs]
     wrt = set(range(len(arrays)) if wrt is None else wrt)
     tensors = _make_tensors(arrays, wrt)
     out = _call(fn, tensors)
@@ -116,7 +116,7 @@ def analytic_gradients(fn: Callable, inputs: Sequence, seed: int = 0, wrt=None):
 def numerical_gradient(fn: Callable, inputs: Sequence, index: int, weights: np.ndarray,
                        eps: float = DEFAULT_EPS) -> np.ndarray:
     """dL/d(input `index`) by central differences, one element at a time, with L = sum(fn(...) * weights)."""
-    arrays = [np.array(a, dtype=np.float64) for a in inputs]
+    arrays = [np.array(a, dtype=np.float64, order="C") for a in inputs]
     x = arrays[index]
     grad = np.zeros_like(x)
     flat_x, flat_g = x.reshape(-1), grad.reshape(-1)  # views: writing flat_x changes arrays[index]
@@ -144,7 +144,7 @@ def gradcheck(fn: Callable, inputs: Sequence, eps: float = DEFAULT_EPS, seed: in
 def gradcheck_details(fn: Callable, inputs: Sequence, eps: float = DEFAULT_EPS, seed: int = 0, wrt=None) -> dict:
     """Like :func:`gradcheck`, but each input index maps to a dict with the error and both gradients
     (``analytic``, ``numeric``), and the element where they differ most (``worst``)."""
-    inputs = [np.array(a, dtype=np.float64) for a in inputs]
+    inputs = [np.array(a, dtype=np.float64, order="C") for a in inputs]
     wrt = list(range(len(inputs)) if wrt is None else wrt)
     for i in wrt:
         if not 0 <= i < len(inputs):
