@@ -82,7 +82,21 @@ class SymbolicTensor:
         return f"<SymbolicTensor shape={_shape_str(self.shape)} from {self.layer.name}>"
 
 
-class Layer:
+class HasWeights:
+    """Splits `self.weights` into what the optimizer trains and what it leaves alone (moving statistics)."""
+
+    weights: list
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable]
+
+
+class Layer(HasWeights):
     """Base class. Subclasses set weights in ``build``, shapes in ``compute_output_shape``, maths in ``call``."""
 
     def __init__(self, name=None, trainable=True, input_shape=None, dtype="float32"):
@@ -123,14 +137,6 @@ class Layer:
                           regularizer=regularizers.get(regularizer))
         self.weights.append(weight)
         return weight
-
-    @property
-    def trainable_weights(self):
-        return [w for w in self.weights if w.trainable]
-
-    @property
-    def non_trainable_weights(self):
-        return [w for w in self.weights if not w.trainable]
 
     def count_params(self) -> int:
         return sum(int(w.size) for w in self.weights)

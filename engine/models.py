@@ -8,14 +8,14 @@ from engine import metrics as metrics_module
 from engine import optimizers, training
 from engine.autograd import Tensor, no_grad
 from engine.backends import get_backend
-from engine.layers import InputLayer, Layer, ShapeError, SymbolicTensor, _shape_str, snake_case, unique_name
+from engine.layers import HasWeights, InputLayer, Layer, ShapeError, SymbolicTensor, _shape_str, snake_case, unique_name
 
 
 class ModelError(RuntimeError):
     """A model used the wrong way (not built, not compiled, weights that do not fit)."""
 
 
-class Model:
+class Model(HasWeights):
     """A chain of layers. `Model(inputs, outputs)` builds one from the functional API."""
 
     def __init__(self, inputs=None, outputs=None, name=None):
@@ -57,14 +57,6 @@ class Model:
     @property
     def weights(self):
         return [w for layer in self.layers for w in layer.weights]
-
-    @property
-    def trainable_weights(self):
-        return [w for w in self.weights if w.trainable]
-
-    @property
-    def non_trainable_weights(self):
-        return [w for w in self.weights if not w.trainable]
 
     def count_params(self) -> int:
         self.require_built()

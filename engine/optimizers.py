@@ -15,6 +15,8 @@ import inspect
 
 import numpy
 
+from engine.config import Configurable
+
 
 def array_module(a):
     """The array module of ``a``: ``cupy`` for a CuPy array, otherwise ``numpy``."""
@@ -25,7 +27,7 @@ def array_module(a):
     return numpy
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class: learning rate handling, the ``iterations`` counter and the per-parameter slots.
 
     A subclass sets ``name`` and ``default_learning_rate`` and implements ``update(param, g)``,
@@ -81,14 +83,6 @@ class Optimizer:
 
     def get_config(self):
         return {"name": self.name, "learning_rate": self.learning_rate}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**{k: v for k, v in config.items() if k != "name"})
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
-        return f"{type(self).__name__}({args})"
 
 
 class SGD(Optimizer):

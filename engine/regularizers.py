@@ -11,10 +11,11 @@ penalty as a differentiable expression.
 """
 from __future__ import annotations
 
+from engine.config import Configurable
 from engine.optimizers import array_module
 
 
-class L1L2:
+class L1L2(Configurable):
     """Penalty λ1·Σ|w| + λ2·Σw²; Keras defaults l1=0.0, l2=0.0."""
 
     def __init__(self, l1=0.0, l2=0.0):
@@ -39,14 +40,6 @@ class L1L2:
 
     def get_config(self):
         return {"name": type(self).__name__, "l1": self.l1, "l2": self.l2}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**{k: v for k, v in config.items() if k != "name"})
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
-        return f"{type(self).__name__}({args})"
 
 
 class L1(L1L2):

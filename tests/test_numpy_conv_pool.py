@@ -5,6 +5,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 from engine.backends.numpy_ref import conv, pool
 from engine.shapes import conv_output_size, resolve_padding, same_padding
+from tests.numeric import numeric_grad, rel_err
 
 
 # ----------------------------------------------------------------------------- independent naive versions
@@ -49,22 +50,8 @@ def naive_pool(x, size, strides, pads, reduce):
     return y
 
 
-def numeric_grad(f, a, eps=1e-6):
-    """Central differences of the scalar f with respect to every entry of a (a is perturbed in place)."""
-    g = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + eps
-        up = f()
-        a[idx] = old - eps
-        down = f()
-        a[idx] = old
-        g[idx] = (up - down) / (2 * eps)
-    return g
 
 
-def rel_err(a, b):
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
 
 
 rng = np.random.default_rng(0)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from engine.backends.numpy_ref import recurrent
+from tests.numeric import numeric_grad, rel_err
 
 N, F, U_ = 2, 3, 4   # batch, features, units
 ACTIVATIONS = ["linear", "relu", "sigmoid", "tanh"]
@@ -155,22 +156,8 @@ def test_lstm_fourth_block_is_the_output_gate():
 
 # ---------------------------------------------------------------- gradients by finite differences
 
-def numeric_grad(loss, array, eps=1e-6):
-    """Central differences of loss() with respect to every entry of `array` (changed in place)."""
-    grad = np.zeros_like(array)
-    for idx in np.ndindex(array.shape):
-        old = array[idx]
-        array[idx] = old + eps
-        up = loss()
-        array[idx] = old - eps
-        down = loss()
-        array[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
 
 
-def rel_err(a, b):
-    return np.linalg.norm(a - b) / max(np.linalg.norm(a) + np.linalg.norm(b), 1e-12)
 
 
 @pytest.mark.parametrize("cell", ["simple_rnn", "lstm", "gru"])

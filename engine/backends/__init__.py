@@ -94,6 +94,9 @@ class Backend:
 # name -> (module path, one-line description). Loaded lazily so `import engine` stays fast.
 _SPECS: dict[str, tuple[str, str]] = {
     "numpy": ("engine.backends.numpy_ref", "readable NumPy reference (the specification)"),
+    "numba": ("engine.backends.numba_cpu", "hand-written Numba CPU kernels"),
+    "cuda": ("engine.backends.cuda", "hand-written CUDA C kernels through CuPy (needs an NVIDIA GPU)"),
+    "cuda-emu": ("engine.backends.cuda_emu", "the same CUDA C kernels compiled for the CPU by an emulator"),
 }
 _LOADED: dict[str, Backend] = {}
 _FAILED: dict[str, str] = {}
@@ -101,8 +104,35 @@ _current: list[Backend] = []
 
 
 def register(name: str, module: str, description: str) -> None:
-    """Declare a backend whose module exposes ``make_backend() -> Backend`` (or raises BackendUnavailable)."""
+    """Declare a backend. Its module exposes ``make_backend() -> Backend`` and, optionally,
+    ``unavailable_reason() -> str | None`` (a cheap check: no GPU, no compiler). Importing the module
+    must stay cheap; heavy imports (Numba, CuPy) belong inside ``make_backend``."""
     _SPECS[name] = (module, description)
+
+
+def unavailable_reason(name: str) -> str | None:
+    """None if backend `name` can run here, else a sentence saying why not."""
+    if name not in _SPECS:
+        return f"unknown backend {name!r}"
+    if name in _FAILED:
+        return _FAILED[name]
+    module_path = _SPECS[name][0]
+    try:
+        module = importlib.import_module(module_path)
+    except ImportError as exc:
+        return f"cannot import {module_path}: {exc}"
+    probe: Callable[[], str | None] | None = getattr(module, "unavailable_reason", None)
+    return probe() if probe else None
+
+
+def describe_backends() -> list[tuple[str, str, str | None]]:
+    """(name, description, why it is unavailable or None) for every known backend."""
+    return [(name, description, unavailable_reason(name)) for name, (_, description) in _SPECS.items()]
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can run here."""
+    return [name for name in _SPECS if unavailable_reason(name) is None]
 
 
 def _load(name: str) -> Backend:
@@ -111,32 +141,21 @@ def _load(name: str) -> Backend:
     if name not in _SPECS:
         raise BackendUnavailable(
             f"unknown backend {name!r}; available backends: {', '.join(available_backends())}")
-    if name in _FAILED:
-        raise BackendUnavailable(_FAILED[name])
-    module_path, _ = _SPECS[name]
-    try:
-        module = importlib.import_module(module_path)
-        backend = module.make_backend()
-    except (BackendUnavailable, ImportError, OSError) as exc:
+    reason = unavailable_reason(name)
+    if reason is None:
+        try:
+            backend = importlib.import_module(_SPECS[name][0]).make_backend()
+        except (BackendUnavailable, ImportError, OSError) as exc:
+            reason = str(exc)
+    if reason is not None:
         others = ", ".join(n for n in available_backends() if n != name)
-        _FAILED[name] = f"backend {name!r} is not available here: {exc}. Use one of: {others}"
-        raise BackendUnavailable(_FAILED[name]) from None
+        _FAILED[name] = reason
+        raise BackendUnavailable(f"backend {name!r} is not available here: {reason}. Use one of: {others}")
     missing = [k for k in KERNELS if k not in backend.kernels]
     if missing:
         raise BackendUnavailable(f"backend {name!r} lacks kernels: {', '.join(missing)}")
     _LOADED[name] = backend
     return backend
-
-
-def available_backends() -> list[str]:
-    """Names of the backends that can run here (a backend that failed to load is left out)."""
-    return [n for n in _SPECS if n not in _FAILED and _probe(n)]
-
-
-def _probe(name: str) -> bool:
-    module = importlib.import_module(_SPECS[name][0]) if name not in _LOADED else None
-    probe: Callable[[], bool] | None = getattr(module, "is_available", None) if module else None
-    return probe() if probe else True
 
 
 def get_backend(name: str | None = None) -> Backend:
