@@ -14,6 +14,7 @@ import numpy as np
 from engine import functional as F
 from engine import initializers, random, regularizers, shapes
 from engine.autograd import Tensor, as_tensor
+from engine.backends import get_backend, to_host
 
 ACTIVATION_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu")
 
@@ -147,7 +148,14 @@ class Layer(HasWeights):
             return SymbolicTensor(self.build_for(x.shape), self, x)
         x = as_tensor(x)
         self.build_for((None, *x.shape[1:]))
+        self.place_weights(get_backend())
         return self.call(x, training)
+
+    def place_weights(self, backend) -> None:
+        """Move the weights into the backend's array type (NumPy or CuPy) if they live elsewhere."""
+        for w in self.weights:
+            if not isinstance(w.data, backend.xp.ndarray):
+                w.data = backend.asarray(to_host(w.data) if backend.xp is np else w.data)
 
     def call(self, x, training=False):
         raise NotImplementedError

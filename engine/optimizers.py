@@ -15,6 +15,7 @@ import inspect
 
 import numpy
 
+from engine.backends import to_host
 from engine.config import Configurable
 
 
@@ -71,10 +72,14 @@ class Optimizer(Configurable):
         raise NotImplementedError
 
     def slot(self, param, name):
-        """The slot ``name`` of ``param`` (created at zero on first use)."""
+        """The slot ``name`` of ``param`` (created at zero on first use; moved with the parameter when the
+        backend changes between NumPy and CuPy)."""
         slots = self._slots.setdefault(id(param), {})
+        xp = array_module(param.data)
         if name not in slots:
-            slots[name] = array_module(param.data).zeros_like(param.data)
+            slots[name] = xp.zeros_like(param.data)
+        elif array_module(slots[name]) is not xp:
+            slots[name] = xp.asarray(to_host(slots[name]))
         return slots[name]
 
     def variable_count(self, trainable_param_count):

@@ -87,8 +87,13 @@ class Backend:
         return self.xp.asarray(data, dtype=dtype)
 
     def to_numpy(self, array):
-        get = getattr(array, "get", None)  # CuPy arrays copy to the host with .get()
-        return get() if callable(get) and self.xp.__name__ != "numpy" else array
+        return to_host(array)
+
+
+def to_host(array):
+    """A NumPy array with the values of `array` (CuPy arrays copy to the host with .get())."""
+    get = getattr(array, "get", None)
+    return get() if callable(get) else array
 
 
 # name -> (module path, one-line description). Loaded lazily so `import engine` stays fast.
