@@ -1,27 +1,166 @@
-"""`nnlab`: the command-line entry point."""
+"""`nnlab`: the command-line entry point.
+
+    nnlab                         the interactive shell (on a terminal)
+    nnlab < script.nn             run a script from standard input (no interactive UI)
+    nnlab run FILE.nn [options]   run a script; exit status 1 when it fails
+    nnlab FILE.nn                 the same as `nnlab run FILE.nn`
+
+Start-up stays fast: only argparse here; the engine, Rich and the interpreter load when needed.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-import engine
+EPILOG = """examples:
+  nnlab                                   start the shell (help, layers, Tab completion inside)
+  nnlab run models/digits_cnn.nn          the lecture's digits CNN
+  nnlab run models/digits_cnn.nn --epochs 1 --backend numpy
+  nnlab < models/digits_cnn.nn            the same, reading the script from stdin
 
-DESCRIPTION = """nnlab - a teaching engine for convolutional and recurrent neural networks.
-
-The interactive shell and `nnlab run FILE.nn` are not built yet. Until then, run the lecture
-examples ported to the Python API, e.g.
-
-    python -m engine.examples.digits_cnn
+A .nn script holds one statement per line, e.g.
+  data digits
+  model cnn input=(8,8,1)
+    conv2d 10 kernel=3 padding=same activation=relu
+    maxpool2d 2
+    flatten
+    dense 10 activation=softmax
+  end
+  compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy
+  train epochs=10 batch_size=100
+  evaluate
 """
 
 
+def _version() -> str:
+    """The installed distribution's version (no NumPy import), else the engine's."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            return version("nnlab")
+        except PackageNotFoundError:
+            pass
+        import engine
+        return engine.__version__
+    except Exception:  # pragma: no cover - keep --version working whatever happens
+        return "unknown"
+
+
+def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--backend", metavar="NAME", default=default,
+                        help="kernel backend to start with: numpy, numba, cuda, cuda-emu (default numpy)")
+    parser.add_argument("--epochs", metavar="N", type=_positive_int, default=default,
+                        help="override the epochs of every train and grid statement (for quick tries)")
+    parser.add_argument("--seed", metavar="N", type=_non_negative_int, default=default,
+                        help="random seed for weights, shuffling and dropout (default 0)")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="show Python tracebacks for internal errors")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nnlab",
+        description="nnlab - a teaching engine for convolutional and recurrent neural networks: "
+                    "a shell and the .nn language over a Keras-like engine.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"nnlab {_version()}")
+    _add_common(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="run a .nn script", description="Run a .nn script; the exit status "
+                              "is 1 when a statement fails.")
+    run.add_argument("file", metavar="FILE.nn", help="the script ('-' reads standard input)")
+    _add_common(run, suppress=True)
+    return parser
+
+
+def _session(args):
+    """A Session with the command-line settings, or an exit status when the backend cannot run."""
+    from shell.interpreter import Session
+    from shell.output import Output
+    import engine
+    output = Output()
+    try:
+        session = Session(output, seed=args.seed if args.seed is not None else 0, backend=args.backend,
+                          epochs=args.epochs, debug=args.debug)
+    except engine.BackendUnavailable as exc:
+        print(f"nnlab: {exc}", file=sys.stderr)
+        return None
+    return session
+
+
+def run_script(text: str, filename: str, args) -> int:
+    session = _session(args)
+    if session is None:
+        return 2
+    try:
+        ok = session.execute_source(text, filename)
+    except KeyboardInterrupt:
+        print("nnlab: interrupted", file=sys.stderr)
+        return 130
+    return 0 if ok else 1
+
+
+def interactive(args) -> int:
+    try:
+        from shell import repl
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("shell.repl",):
+            raise
+        print("nnlab: the interactive shell is not built yet; run a script with `nnlab run FILE.nn` "
+              "or pipe one in: `nnlab < FILE.nn`", file=sys.stderr)
+        return 1
+    session = _session(args)
+    if session is None:
+        return 2
+    result = repl.main(session)
+    return result if isinstance(result, int) else 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="nnlab", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"nnlab {engine.__version__}")
-    parser.parse_args(argv)
-    parser.print_help()
-    return 0
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith(".nn") and not argv[0].startswith("-"):
+        argv.insert(0, "run")                     # `nnlab FILE.nn` means `nnlab run FILE.nn`
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            if args.file == "-":
+                return run_script(sys.stdin.read(), "<stdin>", args)
+            try:
+                with open(os.path.expanduser(args.file), encoding="utf-8") as handle:
+                    text = handle.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                print(f"nnlab: cannot read {args.file}: {reason}", file=sys.stderr)
+                return 2
+            return run_script(text, args.file, args)
+        if not sys.stdin.isatty():
+            return run_script(sys.stdin.read(), "<stdin>", args)
+        return interactive(args)
+    except KeyboardInterrupt:
+        print("nnlab: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -1,0 +1,225 @@
+"""Everything nnlab prints goes through :class:`Output`, a small wrapper around a Rich Console.
+
+On a terminal: colours, tables, error panels and a live training bar. When the stream is not a terminal,
+`NO_COLOR` is set or `TERM=dumb`: plain text without a single escape code (one line per epoch, errors
+as `file:line:col: error: ...` lines), so logs and pipes stay readable.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import sys
+import time
+import traceback
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from shell.errors import NNError
+
+
+def stream_is_terminal(stream) -> bool:
+    """True when `stream` is an interactive terminal that may receive escape codes."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("TERM") == "dumb":
+        return False
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return False
+
+
+def format_seconds(seconds: float) -> str:
+    """0.012 s, 1.23 s, 12.3 s, 2 min 5 s."""
+    if seconds < 0.1:
+        return f"{seconds:.3f} s"
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest} s"
+
+
+def format_number(value) -> str:
+    """Numbers in tables: 4 significant decimals, scientific for very small or large values."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    if v == 0:
+        return "0"
+    if abs(v) < 1e-3 or abs(v) >= 1e5:
+        return f"{v:.3e}"
+    return f"{v:.4f}"
+
+
+class Output:
+    """A Rich Console (stdout) and an error console (stderr by default) with nnlab's formatting."""
+
+    def __init__(self, file=None, err_file=None, *, terminal: bool | None = None, width: int | None = None):
+        self.file = file if file is not None else sys.stdout
+        self.err_file = err_file if err_file is not None else (sys.stderr if file is None else self.file)
+        self.terminal = stream_is_terminal(self.file) if terminal is None else terminal
+        self.err_terminal = self.terminal if self.err_file is self.file else stream_is_terminal(self.err_file)
+        self.console = self._console(self.file, self.terminal, width)
+        self.err_console = self.console if self.err_file is self.file else self._console(self.err_file,
+                                                                                          self.err_terminal, width)
+
+    @staticmethod
+    def _console(stream, terminal: bool, width: int | None) -> Console:
+        if terminal:
+            return Console(file=stream, force_terminal=True, highlight=False, markup=False, emoji=False,
+                           width=width)
+        return Console(file=stream, force_terminal=False, color_system=None, no_color=True, highlight=False,
+                       markup=False, emoji=False, width=width or 100, legacy_windows=False,
+                       force_interactive=False)
+
+    # --- text ------------------------------------------------------------------------------------------
+    def print(self, text: str = "", style: str | None = None) -> None:
+        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        """Secondary information (timings, hints): dim on a terminal."""
+        self.print(text, "dim")
+
+    def heading(self, text: str) -> None:
+        self.print(text, "bold")
+
+    def success(self, text: str) -> None:
+        self.print(text, "green")
+
+    def warning(self, text: str) -> None:
+        self.print(f"warning: {text}", "yellow")
+
+    def raw(self, text: str) -> None:
+        """Pre-formatted text (e.g. the Keras summary table), printed as is."""
+        self.console.print(Text(text), soft_wrap=True)
+
+    # --- tables ------------------------------------------------------------------------------------------
+    def table(self, columns, rows, title: str | None = None, justify=None) -> None:
+        """A table; floats are formatted with format_number, the rest with str. A last column of text
+        (left-justified) wraps when the table is wider than the console; the others never do."""
+        if title:
+            self.print(title, "bold")
+        cells = [[format_number(c) if isinstance(c, float) else str(c) for c in row] for row in rows]
+        table = Table(box=box.SIMPLE_HEAD if self.terminal else box.SIMPLE, show_edge=False, pad_edge=False,
+                      highlight=False, expand=False)
+        last = len(columns) - 1
+        for index, column in enumerate(columns):
+            align = justify[index] if justify else ("left" if index == 0 else "right")
+            wraps = index == last and align == "left" and index > 0
+            width = max([len(str(column))] + [len(row[index]) for row in cells if index < len(row)])
+            table.add_column(str(column), justify=align, no_wrap=not wraps,
+                             min_width=None if wraps else width, overflow="fold")
+        for row in cells:
+            table.add_row(*row)
+        self.console.print(table)
+
+    # --- errors -------------------------------------------------------------------------------------------
+    def error(self, err: NNError) -> None:
+        """A user error: a short panel on a terminal, plain `file:line:col: error:` lines otherwise."""
+        if not self.err_terminal:
+            self.err_console.print(Text(err.format()), soft_wrap=True)
+            return
+        parts = [Text(err.headline(), style="bold red")]
+        caret = err.caret_lines(indent="  ")
+        if caret:
+            parts.append(Text(caret[0]))
+            parts.append(Text(caret[1], style="bold red"))
+        if err.hint:
+            parts.append(Text(f"hint: {err.hint}", style="cyan"))
+        self.err_console.print(Panel(Group(*parts), border_style="red", expand=False, box=box.ROUNDED))
+
+    def internal_error(self, exc: BaseException, debug: bool = False, where: str = "") -> None:
+        """A bug in nnlab: one line (plus the traceback with --debug)."""
+        place = f" at {where}" if where else ""
+        line = f"internal error{place}: {type(exc).__name__}: {exc}"
+        if debug:
+            self.err_console.print(Text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__))),
+                                   soft_wrap=True)
+            self.err_console.print(Text(line, style="bold red"), soft_wrap=True)
+        else:
+            self.err_console.print(Text(f"{line} (run with --debug for the traceback)", style="bold red"),
+                                   soft_wrap=True)
+
+    # --- training progress -------------------------------------------------------------------------------
+    def training_progress(self, epochs: int, steps: int):
+        return TrainingProgress(self, epochs, steps)
+
+
+class TrainingProgress:
+    """An engine Callback that shows training: a live Rich bar with loss and metrics on a terminal,
+    one plain line per epoch otherwise. It remembers where training is (for the Ctrl-C message)."""
+
+    model = None
+
+    def __init__(self, output: Output, epochs: int, steps: int):
+        self.output, self.epochs, self.steps = output, epochs, steps
+        self.epoch = 0            # 0-based epoch in progress
+        self.batch = 0            # batches finished in that epoch
+        self.finished_epochs = 0
+        self.logs: dict = {}
+        self._progress = None
+        self._task = None
+        self._epoch_start = time.perf_counter()
+
+    # context manager: the live display exists only while training runs
+    def __enter__(self):
+        if self.output.terminal:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                       TimeRemainingColumn)
+            self._progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.output.console, transient=True)
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=self.epochs * self.steps, epoch=f"1/{self.epochs}",
+                                                 metrics="")
+        return self
+
+    def __exit__(self, *exc):
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        return False
+
+    @staticmethod
+    def format_logs(logs: dict) -> str:
+        return "  ".join(f"{k} {format_number(v)}" for k, v in logs.items())
+
+    # engine Callback interface
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.batch = epoch, 0
+        self._epoch_start = time.perf_counter()
+
+    def on_batch_end(self, batch, logs=None):
+        self.batch = batch + 1
+        self.logs = dict(logs or {})
+        if self._progress is not None:
+            self._progress.update(self._task, completed=self.epoch * self.steps + self.batch,
+                                  epoch=f"{self.epoch + 1}/{self.epochs}", metrics=self.format_logs(self.logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.finished_epochs += 1
+        elapsed = time.perf_counter() - self._epoch_start
+        line = f"epoch {epoch + 1}/{self.epochs}  {self.format_logs(logs or {})}  ({format_seconds(elapsed)})"
+        if self._progress is not None:
+            self._progress.console.print(Text(line), soft_wrap=True)
+        else:
+            self.output.print(line)
+
+    def on_train_end(self, logs=None):
+        pass
