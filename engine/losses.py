@@ -111,7 +111,7 @@ class BinaryCrossentropy(Loss):
     function, name = staticmethod(binary_crossentropy), "binary_crossentropy"
 
 
-_BY_NAME = {
+BY_NAME = {
     "mean_squared_error": MeanSquaredError, "mse": MeanSquaredError,
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
@@ -123,6 +123,6 @@ def get(identifier) -> Loss:
     """A Loss from a Keras name ('categorical_crossentropy', 'mse', ...) or an instance."""
     if isinstance(identifier, Loss):
         return identifier
-    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
-        return _BY_NAME[identifier.lower()]()
-    raise ValueError(f"unknown loss {identifier!r}; use one of {', '.join(sorted(_BY_NAME))}")
+    if isinstance(identifier, str) and identifier.lower() in BY_NAME:
+        return BY_NAME[identifier.lower()]()
+    raise ValueError(f"unknown loss {identifier!r}; use one of {', '.join(sorted(BY_NAME))}")

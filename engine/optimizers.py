@@ -238,7 +238,7 @@ class Adam(Optimizer):
                 "epsilon": self.epsilon, "amsgrad": self.amsgrad}
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
 
 
 def get(identifier):
@@ -248,8 +248,8 @@ def get(identifier):
     """
     if isinstance(identifier, Optimizer):
         return identifier
-    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
-        return _BY_NAME[identifier.lower()]()
+    if isinstance(identifier, str) and identifier.lower() in BY_NAME:
+        return BY_NAME[identifier.lower()]()
     raise ValueError(
-        f"unknown optimizer {identifier!r}; use an Optimizer or one of {sorted(_BY_NAME)}"
+        f"unknown optimizer {identifier!r}; use an Optimizer or one of {sorted(BY_NAME)}"
     )

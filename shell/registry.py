@@ -38,13 +38,12 @@ def _activations() -> tuple[str, ...]:
 
 def _optimizers() -> tuple[str, ...]:
     from engine import optimizers
-    return tuple(sorted(getattr(optimizers, "_BY_NAME", {"sgd": 0, "rmsprop": 0, "adam": 0})))
+    return tuple(sorted(optimizers.BY_NAME))
 
 
 def _losses() -> tuple[str, ...]:
     from engine import losses
-    return tuple(getattr(losses, "_BY_NAME", ("mean_squared_error", "mse", "categorical_crossentropy",
-                                              "sparse_categorical_crossentropy", "binary_crossentropy")))
+    return tuple(losses.BY_NAME)
 
 
 def _metrics() -> tuple[str, ...]:
@@ -54,11 +53,8 @@ def _metrics() -> tuple[str, ...]:
 
 
 def _backends() -> tuple[str, ...]:
-    import engine.backends as backends
-    specs = getattr(backends, "_SPECS", None)
-    if specs:
-        return tuple(specs)
-    return tuple(name for name, _, _ in backends.describe_backends())
+    from engine.backends import backend_names
+    return tuple(backend_names())
 
 
 PADDINGS = ("valid", "same")

@@ -130,6 +130,11 @@ def unavailable_reason(name: str) -> str | None:
     return probe() if probe else None
 
 
+def backend_names() -> list[str]:
+    """Every registered backend, available here or not."""
+    return list(_SPECS)
+
+
 def describe_backends() -> list[tuple[str, str, str | None]]:
     """(name, description, why it is unavailable or None) for every known backend."""
     return [(name, description, unavailable_reason(name)) for name, (_, description) in _SPECS.items()]
@@ -150,7 +155,7 @@ def _load(name: str) -> Backend:
     if reason is None:
         try:
             backend = importlib.import_module(_SPECS[name][0]).make_backend()
-        except (BackendUnavailable, ImportError, OSError) as exc:
+        except (BackendUnavailable, ImportError, OSError, AttributeError) as exc:
             reason = str(exc)
     if reason is not None:
         others = ", ".join(n for n in available_backends() if n != name)
