@@ -1,0 +1,112 @@
+"""What the launch code of `cuda` and `cuda-emu` shares: kernel sources, compiled modules, argument helpers.
+
+A :class:`KernelLibrary` pairs an array module with a module loader that has cupy.RawModule's API:
+
+    KernelLibrary(cupy, cupy.RawModule)                                      # on the GPU
+    KernelLibrary(numpy, engine.backends.cuda_emu.emu.EmuRawModule)          # on the CPU emulator
+
+Every launch function (conv.py, pool.py, recurrent.py, elementwise.py, normalization.py) takes the
+library as its first argument, so the same grid arithmetic and argument types run on both.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+
+KERNEL_DIR = Path(__file__).with_name("kernels")
+KERNEL_FILES = ("conv.cu", "pool.cu", "recurrent.cu", "elementwise.cu", "batchnorm.cu")
+CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+INT32_MAX = 2**31 - 1
+
+_INCLUDE = re.compile(r'^#include "([^"]+)"[ \t]*$', re.M)
+_KERNEL = re.compile(r"^__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(", re.M)
+
+
+def kernel_source(file: str) -> str:
+    """kernels/<file> with each `#include "x"` replaced by the text of kernels/x.
+
+    `#line` directives keep compiler messages and debuggers pointing at the original files and lines.
+    Pasting the headers in (instead of passing an include path) makes the text self-contained, so
+    CuPy's and the emulator's caches, both keyed by the text, see every change to a header.
+    """
+    path = KERNEL_DIR / file
+    text = path.read_text()
+
+    def paste(match):
+        header = KERNEL_DIR / match.group(1)
+        line = text.count("\n", 0, match.start()) + 2
+        return f'#line 1 "{header}"\n{header.read_text()}\n#line {line} "{path}"'
+
+    return f'#line 1 "{path}"\n' + _INCLUDE.sub(paste, text)
+
+
+def name_expressions(source: str) -> list[str]:
+    """`kernel<float>` and `kernel<double>` for every kernel template of a source."""
+    return [f"{name}<{ctype}>" for name in _KERNEL.findall(source) for ctype in CTYPES.values()]
+
+
+def blocks(count: int, per_block: int) -> int:
+    """Blocks needed to cover `count` items, `per_block` each (at least one)."""
+    return max(1, math.ceil(count / per_block))
+
+
+class KernelLibrary:
+    """Compiled kernel modules (one per .cu file, loaded on first use) and launch helpers."""
+
+    def __init__(self, xp, raw_module):
+        self.xp = xp
+        self._raw_module = raw_module
+        self._modules = {}
+        self._functions = {}
+
+    def module(self, file: str):
+        """The compiled module of kernels/<file>, with every kernel instantiated for float and double."""
+        if file not in self._modules:
+            source = kernel_source(file)
+            self._modules[file] = self._raw_module(code=source, name_expressions=name_expressions(source))
+        return self._modules[file]
+
+    def function(self, file: str, kernel: str, dtype):
+        """The kernel `kernel<float>` or `kernel<double>` of kernels/<file>, matching `dtype`."""
+        key = (file, kernel, np.dtype(dtype))
+        if key not in self._functions:
+            self._functions[key] = self.module(file).get_function(f"{kernel}<{CTYPES[key[2]]}>")
+        return self._functions[key]
+
+    def launch(self, file, kernel, dtype, grid, block, args):
+        self.function(file, kernel, dtype)(grid, block, args)
+
+    @staticmethod
+    def float_dtype(*arrays):
+        """The dtype the kernels compute in: NumPy's result type of the inputs, float32 or float64."""
+        dtype = np.result_type(*(a.dtype for a in arrays))
+        if dtype not in CTYPES:
+            raise TypeError(f"the CUDA kernels compute in float32 or float64, not {dtype}")
+        return dtype
+
+    def array(self, a, dtype):
+        """`a` as a C-contiguous array of this library's array module (NumPy inputs move to the GPU)."""
+        out = self.xp.ascontiguousarray(self.xp.asarray(a, dtype=dtype))
+        self._check_size(out.size)
+        return out
+
+    def empty(self, shape, dtype):
+        self._check_size(math.prod(shape))
+        return self.xp.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        self._check_size(math.prod(shape))
+        return self.xp.zeros(shape, dtype=dtype)
+
+    @staticmethod
+    def ints(*values):
+        """Values for `int` kernel parameters (a Python int would be passed as a 64-bit long long)."""
+        return tuple(np.int32(v) for v in values)
+
+    @staticmethod
+    def _check_size(size):
+        if size > INT32_MAX:
+            raise ValueError(f"array of {size} elements: the CUDA kernels index with 32-bit ints")
