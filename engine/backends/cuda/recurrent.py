@@ -10,7 +10,7 @@ import numpy as np
 
 from engine.backends.cuda.elementwise import ACTIVATION_CODES
 from engine.backends.cuda.library import blocks
-from engine.backends.numpy_ref.recurrent import _previous_states, _project_back, _project_in
+from engine.backends.numpy_ref.recurrent import previous_states, project_back, project_in
 
 __all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",
            "gru_forward", "gru_backward"]
@@ -48,7 +48,7 @@ def _inputs(lib, *arrays):
 def simple_rnn_forward(lib, x, W, U, b, h0, activation):
     act = _activation_code(activation)
     dtype, (x, W, U, b, h0) = _inputs(lib, x, W, U, b, h0)
-    xw = lib.array(_project_in(x, W, b), dtype)
+    xw = lib.array(project_in(x, W, b), dtype)
     hs = lib.empty(xw.shape, dtype)
     _run_steps(lib, "simple_rnn_forward_step", dtype, hs.shape, (xw, U, h0, hs), act)
     return hs, dict(x=x, W=W, U=U, h0=h0, hs=hs, activation=act)
@@ -60,8 +60,8 @@ def simple_rnn_backward(lib, dhs, cache):
     da = lib.empty(hs.shape, hs.dtype)                 # dLoss/da_t, a_t = x_t·W + b + h_{t-1}·U
     _run_steps(lib, "simple_rnn_backward_step", hs.dtype, hs.shape, (dhs, hs, U, da), cache["activation"],
                reverse=True)
-    h_prev = _previous_states(cache["h0"], hs)
-    dx, dW, dU = _project_back(cache["x"], cache["W"], da, h_prev, U, da)
+    h_prev = previous_states(cache["h0"], hs)
+    dx, dW, dU = project_back(cache["x"], cache["W"], da, h_prev, U, da)
     return dx, dW, dU, da.sum(axis=(0, 1)), da[:, 0] @ U.T
 
 
@@ -70,7 +70,7 @@ def simple_rnn_backward(lib, dhs, cache):
 def lstm_forward(lib, x, W, U, b, h0, c0, activation):
     act = _activation_code(activation)
     dtype, (x, W, U, b, h0, c0) = _inputs(lib, x, W, U, b, h0, c0)
-    xw = lib.array(_project_in(x, W, b), dtype)
+    xw = lib.array(project_in(x, W, b), dtype)
     gates = lib.empty(xw.shape, dtype)                 # activated gates i, f, g, o of every step
     n, steps, units = x.shape[0], x.shape[1], U.shape[0]
     cs, act_cs, hs = (lib.empty((n, steps, units), dtype) for _ in range(3))
@@ -86,8 +86,8 @@ def lstm_backward(lib, dhs, cache):
     dc = lib.zeros(cache["c0"].shape, hs.dtype)         # carries dc_{t+1} * f_{t+1} down the steps
     arrays = (dhs, cache["gates"], cache["cs"], cache["act_cs"], cache["c0"], U, dz, dc)
     _run_steps(lib, "lstm_backward_step", hs.dtype, hs.shape, arrays, cache["activation"], reverse=True)
-    h_prev = _previous_states(cache["h0"], hs)
-    dx, dW, dU = _project_back(cache["x"], cache["W"], dz, h_prev, U, dz)
+    h_prev = previous_states(cache["h0"], hs)
+    dx, dW, dU = project_back(cache["x"], cache["W"], dz, h_prev, U, dz)
     return dx, dW, dU, dz.sum(axis=(0, 1)), dz[:, 0] @ U.T, dc
 
 
@@ -96,7 +96,7 @@ def lstm_backward(lib, dhs, cache):
 def gru_forward(lib, x, W, U, B, h0, activation):
     act = _activation_code(activation)
     dtype, (x, W, U, B, h0) = _inputs(lib, x, W, U, B, h0)
-    xw = lib.array(_project_in(x, W, B[0]), dtype)
+    xw = lib.array(project_in(x, W, B[0]), dtype)
     n, steps, units = x.shape[0], x.shape[1], U.shape[0]
     zs, rs, hcs, hhs, hs = (lib.empty((n, steps, units), dtype) for _ in range(5))
     _run_steps(lib, "gru_forward_step", dtype, hs.shape, (xw, U, lib.array(B[1], dtype), h0, zs, rs, hcs, hhs, hs),
@@ -113,7 +113,7 @@ def gru_backward(lib, dhs, cache):
     carry = lib.zeros((n, units), hs.dtype)            # dh_{t+1} * z_{t+1}
     arrays = (dhs, hs, cache["h0"], cache["z"], cache["r"], cache["hc"], cache["hh"], U, dxw, dhu, carry)
     _run_steps(lib, "gru_backward_step", hs.dtype, hs.shape, arrays, cache["activation"], reverse=True)
-    h_prev = _previous_states(cache["h0"], hs)
-    dx, dW, dU = _project_back(cache["x"], cache["W"], dxw, h_prev, U, dhu)
+    h_prev = previous_states(cache["h0"], hs)
+    dx, dW, dU = project_back(cache["x"], cache["W"], dxw, h_prev, U, dhu)
     dB = lib.xp.stack([dxw.sum(axis=(0, 1)), dhu.sum(axis=(0, 1))])
     return dx, dW, dU, dB, carry + dhu[:, 0] @ U.T

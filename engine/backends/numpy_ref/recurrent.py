@@ -7,7 +7,7 @@ recurrent activation is always the sigmoid σ; ``activation`` names the other on
 Every forward pass computes the input projection of all time steps with one matmul, then loops over
 t for the recurrence. Every backward pass walks t from T-1 down to 0, carrying the gradient that flows
 into the previous state (dh_next, and dc_next for the LSTM), stores the gradient of each step's
-pre-activations, and finishes with one matmul per weight over all steps (see ``_project_back``).
+pre-activations, and finishes with one matmul per weight over all steps (see ``project_back``).
 
 ``cache`` is a dict of what the backward pass needs: the inputs, the weights, the activation name and
 the per-step states and gate activations of the forward pass.
@@ -41,18 +41,18 @@ def _activation(name):
     return _ACTIVATIONS[name]
 
 
-def _project_in(x, W, b):
+def project_in(x, W, b):
     """x_t·W + b for every time step with one matmul: (N, T, F) -> (N, T, k)."""
     N, T, F = x.shape
     return (x.reshape(N * T, F) @ W + b).reshape(N, T, W.shape[1])
 
 
-def _previous_states(s0, states):
+def previous_states(s0, states):
     """s_0 .. s_{T-1}: the state each step starts from, shape (N, T, u)."""
     return np.concatenate([s0[:, None, :], states[:, :-1, :]], axis=1)
 
 
-def _project_back(x, W, dxw, h_prev, U, dhu):
+def project_back(x, W, dxw, h_prev, U, dhu):
     """Backward of the projections x_t·W and h_{t-1}·U summed over all steps.
 
     dxw (N, T, k) is dLoss/d(x_t·W) and dhu (N, T, k) is dLoss/d(h_{t-1}·U). Returns (dx, dW, dU)
@@ -72,7 +72,7 @@ def _project_back(x, W, dxw, h_prev, U, dhu):
 def simple_rnn_forward(x, W, U, b, h0, activation):
     """h_t = act(x_t·W + b + h_{t-1}·U) for t = 1..T. Returns (hs (N, T, u), cache)."""
     act, _ = _activation(activation)
-    xw = _project_in(x, W, b)
+    xw = project_in(x, W, b)
     hs = np.empty_like(xw)
     h = h0
     for t in range(x.shape[1]):
@@ -92,8 +92,8 @@ def simple_rnn_backward(dhs, cache):
         dh = dhs[:, t] + dh_next                 # h_t feeds the loss and step t+1
         da[:, t] = dh * dact(hs[:, t])           # h_t = act(a_t)
         dh_next = da[:, t] @ U.T                 # a_t = ... + h_{t-1}·U
-    h_prev = _previous_states(cache["h0"], hs)
-    dx, dW, dU = _project_back(cache["x"], cache["W"], da, h_prev, U, da)
+    h_prev = previous_states(cache["h0"], hs)
+    dx, dW, dU = project_back(cache["x"], cache["W"], da, h_prev, U, da)
     return dx, dW, dU, da.sum(axis=(0, 1)), dh_next
 
 
@@ -106,7 +106,7 @@ def lstm_forward(x, W, U, b, h0, c0, activation):
     c_t = f*c_{t-1} + i*g;  h_t = o*act(c_t)
     """
     act, _ = _activation(activation)
-    xw = _project_in(x, W, b)
+    xw = project_in(x, W, b)
     N, T, _ = xw.shape
     u = U.shape[0]
     gates = np.empty_like(xw)          # activated gates i, f, g, o of every step
@@ -132,7 +132,7 @@ def lstm_backward(dhs, cache):
     """Backpropagation through time for the LSTM. Returns (dx, dW, dU, db, dh0, dc0)."""
     _, dact = _activation(cache["activation"])
     U, gates, act_cs = cache["U"], cache["gates"], cache["act_cs"]
-    c_prev_all = _previous_states(cache["c0"], cache["cs"])
+    c_prev_all = previous_states(cache["c0"], cache["cs"])
     dz = np.empty_like(gates)          # dLoss/dz_t for the pre-activations z_i, z_f, z_c, z_o
     dh_next = np.zeros_like(cache["h0"])
     dc_next = np.zeros_like(cache["c0"])
@@ -149,8 +149,8 @@ def lstm_backward(dhs, cache):
         ], axis=1)
         dc_next = dc * f                              # c_t = f*c_{t-1} + ...
         dh_next = dz[:, t] @ U.T                      # z = ... + h_{t-1}·U
-    h_prev = _previous_states(cache["h0"], cache["hs"])
-    dx, dW, dU = _project_back(cache["x"], cache["W"], dz, h_prev, U, dz)
+    h_prev = previous_states(cache["h0"], cache["hs"])
+    dx, dW, dU = project_back(cache["x"], cache["W"], dz, h_prev, U, dz)
     return dx, dW, dU, dz.sum(axis=(0, 1)), dh_next, dc_next
 
 
@@ -163,7 +163,7 @@ def gru_forward(x, W, U, B, h0, activation):
     z = σ(x_z + h_z);  r = σ(x_r + h_r);  ĥ = act(x_h + r*h_h);  h_t = z*h_{t-1} + (1-z)*ĥ
     """
     act, _ = _activation(activation)
-    xw = _project_in(x, W, B[0])
+    xw = project_in(x, W, B[0])
     N, T, _ = xw.shape
     u = U.shape[0]
     z_all, r_all, hc_all, hh_all, hs = (np.empty((N, T, u), dtype=xw.dtype) for _ in range(5))
@@ -185,7 +185,7 @@ def gru_backward(dhs, cache):
     """Backpropagation through time for the GRU (reset_after=True). Returns (dx, dW, dU, dB, dh0)."""
     _, dact = _activation(cache["activation"])
     U = cache["U"]
-    h_prev_all = _previous_states(cache["h0"], cache["hs"])
+    h_prev_all = previous_states(cache["h0"], cache["hs"])
     N, T, u = h_prev_all.shape
     dxw = np.empty((N, T, 3 * u), dtype=h_prev_all.dtype)   # dLoss/d(x_t·W + B[0])
     dhu = np.empty_like(dxw)                                 # dLoss/d(h_{t-1}·U + B[1])
@@ -200,6 +200,6 @@ def gru_backward(dhs, cache):
         dxw[:, t] = np.concatenate([dsz, dsr, da], axis=1)
         dhu[:, t] = np.concatenate([dsz, dsr, da * r], axis=1)   # h_h enters a scaled by r
         dh_next = dh * z + dhu[:, t] @ U.T         # direct path z*h_{t-1}, and h_{t-1}·U
-    dx, dW, dU = _project_back(cache["x"], cache["W"], dxw, h_prev_all, U, dhu)
+    dx, dW, dU = project_back(cache["x"], cache["W"], dxw, h_prev_all, U, dhu)
     dB = np.stack([dxw.sum(axis=(0, 1)), dhu.sum(axis=(0, 1))])
     return dx, dW, dU, dB, dh_next
