@@ -34,9 +34,16 @@ def align_ranks(y_true: Tensor, y_pred: Tensor):
     return y_true, y_pred
 
 
+def _same_shape(y_true: Tensor, y_pred: Tensor, loss: str) -> None:
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{loss}: the targets have shape {y_true.shape} but the model's output has shape "
+                         f"{y_pred.shape}; the last layer must produce one value per target")
+
+
 def mean_squared_error(y_true, y_pred) -> Tensor:
     y_pred = as_tensor(y_pred)
     y_true, y_pred = align_ranks(_target(y_true, y_pred), y_pred)
+    _same_shape(y_true, y_pred, "mean_squared_error")
     diff = y_pred - y_true
     return basic.mean(basic.mean(diff * diff, axis=-1))
 
@@ -44,6 +51,7 @@ def mean_squared_error(y_true, y_pred) -> Tensor:
 def categorical_crossentropy(y_true, y_pred, from_logits=False) -> Tensor:
     y_pred = as_tensor(y_pred)
     y_true = _target(y_true, y_pred)
+    _same_shape(y_true, y_pred, "categorical_crossentropy")
     if from_logits:
         return basic.mean(SoftmaxCrossEntropy.apply(y_pred, y_true.data))
     p = y_pred / basic.sum(y_pred, axis=-1, keepdims=True)
@@ -62,12 +70,17 @@ def one_hot(labels, classes: int, dtype):
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False) -> Tensor:
     y_pred = as_tensor(y_pred)
-    return categorical_crossentropy(one_hot(y_true, y_pred.shape[-1], y_pred.dtype), y_pred, from_logits)
+    labels = one_hot(y_true, y_pred.shape[-1], y_pred.dtype)
+    if y_pred.ndim != 2 or len(labels) != y_pred.shape[0]:
+        raise ValueError(f"sparse_categorical_crossentropy: {len(labels)} labels for a model output of shape "
+                         f"{y_pred.shape}; it needs one integer label per row of (batch, classes)")
+    return categorical_crossentropy(labels, y_pred, from_logits)
 
 
 def binary_crossentropy(y_true, y_pred, from_logits=False) -> Tensor:
     y_pred = as_tensor(y_pred)
     y_true, y_pred = align_ranks(_target(y_true, y_pred), y_pred)
+    _same_shape(y_true, y_pred, "binary_crossentropy")
     if from_logits:
         per_element = SigmoidBinaryCrossEntropy.apply(y_pred, y_true.data)
     else:

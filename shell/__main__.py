@@ -126,10 +126,10 @@ def interactive(args) -> int:
     try:
         from shell import repl
     except ModuleNotFoundError as exc:
-        if exc.name not in ("shell.repl",):
+        if not (exc.name or "").startswith("prompt_toolkit"):
             raise
-        print("nnlab: the interactive shell is not built yet; run a script with `nnlab run FILE.nn` "
-              "or pipe one in: `nnlab < FILE.nn`", file=sys.stderr)
+        print("nnlab: the interactive shell needs prompt-toolkit (pip install prompt-toolkit); scripts run "
+              "without it: `nnlab run FILE.nn` or `nnlab < FILE.nn`", file=sys.stderr)
         return 1
     session = _session(args)
     if session is None:

@@ -135,9 +135,12 @@ def test_start_up_imports_stay_light():
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
-def test_interactive_without_the_repl_module_prints_one_line(monkeypatch, capsys):
+def test_interactive_without_prompt_toolkit_prints_one_line(monkeypatch, capsys):
+    import shell
     from shell import __main__ as cli
-    monkeypatch.setitem(sys.modules, "shell.repl", None)
+    monkeypatch.delattr(shell, "repl", raising=False)
+    monkeypatch.delitem(sys.modules, "shell.repl", raising=False)
+    monkeypatch.setitem(sys.modules, "prompt_toolkit", None)  # as on the GPU machines
     args = cli.build_parser().parse_args([])
     assert cli.interactive(args) == 1
     err = capsys.readouterr().err

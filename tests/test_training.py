@@ -256,3 +256,13 @@ def test_layer_gradients_with_respect_to_input_and_every_weight(make):
         return layer(x_t)
 
     check_gradients(run, [x, *weights], tol=1e-6)
+
+
+def test_targets_that_do_not_fit_the_output_name_both_shapes():
+    model = Sequential([layers.Conv2D(10, 3, padding="same", input_shape=(8, 8, 1))])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    with pytest.raises(ValueError, match=r"targets have shape \(4, 10\) but the model's output has shape \(4, 8, 8, 10\)"):
+        model.fit(np.ones((4, 8, 8, 1)), np.eye(10)[:4], verbose=0)
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(ValueError, match="mean_squared_error: the targets have shape"):
+        model.evaluate(np.ones((4, 8, 8, 1)), np.ones((4, 3)))

@@ -1,0 +1,683 @@
+"""The interactive shell: a prompt-toolkit prompt in front of a :class:`shell.interpreter.Session`.
+
+    nnlab> data digits
+    nnlab> model cnn input=(8,8,1)
+    cnn … conv2d 10 kernel=3 padding=same activation=relu     (each layer line echoes its shape)
+    cnn … end
+
+How it behaves:
+
+- Each command runs after the prompt has returned, so Rich (training bars, tables) owns the terminal
+  while it runs and nothing is printed while the prompt is drawn.
+- Enter runs the line only when it is valid: syntax errors, and inside a `model ... end` block layers whose
+  shape does not fit, are refused at the prompt with the message in the bottom bar; the text stays and the
+  cursor sits at the error. A line that still fails when it runs inside a block comes back for editing.
+- A pasted block (or a block recalled from history) runs exactly as if its lines were typed one by one;
+  when a line fails, it and the lines after it come back in the buffer.
+- Tab completes statements, layers (inside a block), options (`key=`) and their values, and file names;
+  completions also pop up while typing. Up/Down search the history for lines that start with what is
+  typed; Ctrl-R searches anywhere; → accepts the grey suggestion.
+- History lives in ~/.nnlab_history (env NNLAB_HISTORY; empty = no file): one entry per accepted command,
+  a whole `model ... end` block as one entry, consecutive duplicates dropped, the newest 2000 kept.
+- Ctrl-C clears the line at the prompt; during `train` it stops after the current batch (the interpreter's
+  handler; a second Ctrl-C stops at once) and the model keeps its weights. Ctrl-D on an empty line quits;
+  when a model has trained weights that were not saved it asks once.
+- An nnlab bug prints one line and the hint that `nnlab --debug` shows the traceback.
+
+Start-up cost is prompt-toolkit only: nothing here imports Numba, CuPy, matplotlib or scikit-learn.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import Completer
+from prompt_toolkit.document import Document
+from prompt_toolkit.enums import DEFAULT_BUFFER
+from prompt_toolkit.filters import Condition, has_focus
+from prompt_toolkit.history import FileHistory, History
+from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.validation import ValidationError, Validator
+
+from shell import language
+from shell.completion import NNCompleter
+from shell.errors import NNError
+from shell.highlight import STYLE, NNLexer, block_states
+
+HISTORY_ENV = "NNLAB_HISTORY"
+DEFAULT_HISTORY = "~/.nnlab_history"
+MAX_HISTORY = 2000
+TOP_PROMPT = "nnlab> "
+
+
+def history_path() -> Path | None:
+    """Where the history lives: $NNLAB_HISTORY (empty: nowhere), else ~/.nnlab_history."""
+    value = os.environ.get(HISTORY_ENV)
+    if value is None:
+        return Path(DEFAULT_HISTORY).expanduser()
+    if not value.strip():
+        return None
+    return Path(value).expanduser()
+
+
+# --------------------------------------------------------------------------------------------------
+# History
+# --------------------------------------------------------------------------------------------------
+
+class NNHistory(FileHistory):
+    """A FileHistory the REPL writes to itself, after a command ran (prompt-toolkit's own append on Enter
+    is ignored): consecutive duplicates are dropped, the lines of an open block stay in memory until
+    `end` stores the whole block as one entry, and the file keeps the newest `limit` entries."""
+
+    def __init__(self, filename, limit: int = MAX_HISTORY):
+        self.limit = limit
+        self.write_error: str | None = None
+        self._transient = 0      # entries at the front of memory that are not in the file (an open block)
+        super().__init__(str(filename))
+
+    # prompt-toolkit calls this when Enter is accepted; the REPL records after running instead
+    def append_string(self, string: str) -> None:
+        pass
+
+    def load_history_strings(self):
+        try:
+            newest_first = list(super().load_history_strings())
+        except OSError:
+            return []
+        kept: list[str] = []
+        for entry in newest_first:
+            if kept and kept[-1] == entry:
+                continue
+            kept.append(entry)
+        if len(kept) > self.limit:
+            kept = kept[:self.limit]
+        if len(newest_first) > self.limit + self.limit // 4:
+            self._rewrite(kept)
+        return kept
+
+    def _rewrite(self, newest_first: list[str]) -> None:
+        """Compact the file to the kept entries (written aside, then moved over the old file)."""
+        path = Path(self.filename)
+        temporary = path.with_name(path.name + ".tmp")
+        try:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                for entry in reversed(newest_first):
+                    handle.write("\n# compacted\n")
+                    for line in entry.split("\n"):
+                        handle.write(f"+{line}\n")
+            os.replace(temporary, path)
+        except OSError:
+            try:
+                temporary.unlink()
+            except OSError:
+                pass
+
+    def store_string(self, string: str) -> None:
+        try:
+            Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
+            super().store_string(string)
+        except OSError as exc:
+            self.write_error = f"{self.filename}: {exc.strerror or exc}"
+
+    def _ensure_loaded(self) -> None:
+        if not self._loaded:
+            self._loaded_strings = list(self.load_history_strings())
+            self._loaded = True
+
+    def record(self, text: str, transient: bool = False) -> None:
+        """Remember an accepted command (newest first); `transient` keeps it out of the file for now."""
+        self._ensure_loaded()
+        if not text.strip() or (self._loaded_strings and self._loaded_strings[0] == text):
+            return
+        self._loaded_strings.insert(0, text)
+        if transient:
+            self._transient += 1
+        else:
+            self.store_string(text)
+
+    def settle(self, replacement: str | None = None) -> None:
+        """Drop the transient entries (the lines of a block) and record `replacement` (the whole block)."""
+        self._ensure_loaded()
+        del self._loaded_strings[:self._transient]
+        self._transient = 0
+        if replacement:
+            self.record(replacement)
+
+
+class MemoryHistory(NNHistory):
+    """The same behaviour without a file (NNLAB_HISTORY set to an empty string)."""
+
+    def __init__(self, limit: int = MAX_HISTORY):
+        self.limit = limit
+        self.write_error = None
+        self._transient = 0
+        History.__init__(self)
+        self.filename = ""
+
+    def load_history_strings(self):
+        return []
+
+    def store_string(self, string: str) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation: syntax (the session's own check) and, inside blocks, shapes
+# --------------------------------------------------------------------------------------------------
+
+def _shape(shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+class _ShapeTracker:
+    """Follows the output shape through layer lines without building anything (no weights, no random
+    numbers): the layer is constructed and asked for `compute_output_shape`, exactly the check
+    `Sequential.add` makes when the line runs."""
+
+    def __init__(self, shape, counts=None, layers: int = 0, declared: bool = False):
+        self.shape = None if shape is None else tuple(shape)
+        self.counts = dict(counts or {})
+        self.layers = layers
+        self.declared = declared   # the input shape was written (input= or an `input` line), not the data's
+        self.previous = None       # name of the last layer (for the hint)
+
+    @classmethod
+    def for_open_block(cls, session):
+        models = getattr(session, "models", {}) or {}
+        entry = models.get(getattr(session, "block_model", None))
+        if entry is None:
+            return None
+        return cls._after(entry, session)
+
+    @classmethod
+    def _after(cls, entry, session):
+        """Following the layers of an existing model (an open block, or `model NAME extend=true`)."""
+        model = entry.model
+        tracker = cls(None, getattr(entry, "counts", {}), len(model.layers),
+                      declared=bool(model.layers) or model.input_layer is not None)
+        if model.layers:
+            tracker.shape = model.layers[-1].output_shape
+            tracker.previous = model.layers[-1].name
+        elif model.input_layer is not None:
+            tracker.shape = model.input_layer.output_shape
+        else:
+            tracker.shape = _data_shape(session)
+        return tracker
+
+    @classmethod
+    def for_header(cls, node, session):
+        if node.get("extend"):                   # `model NAME extend=true` adds layers to NAME
+            entry = (getattr(session, "models", {}) or {}).get(node.value("name"))
+            return cls._after(entry, session) if entry is not None else cls(None, declared=True)
+        shape = node.value("input")
+        if shape is not None:
+            return cls((None, *shape), declared=True)
+        return cls(_data_shape(session))
+
+    def check(self, node) -> NNError | None:
+        """The error the layer line would give for the shape so far (None when it fits or cannot be known)."""
+        spec = node.spec
+        if spec.keras == "InputLayer":
+            if self.layers == 0 and not self.declared:
+                self.shape, self.declared = (None, *node.value("shape")), True
+            else:
+                self.shape = None            # the interpreter reports it; stop following shapes
+            return None
+        if self.shape is None:
+            return None
+        from engine.layers import ShapeError, snake_case
+        values = node.values()
+        base = snake_case(spec.keras)
+        count = self.counts.get(base, 0)
+        name = values.get("name") or (base if count == 0 else f"{base}_{count}")
+        try:
+            layer = spec.build(values, name=name)
+            output = tuple(layer.compute_output_shape(self.shape))
+        except ShapeError as exc:
+            hint = (f"the previous layer '{self.previous}' outputs {_shape(self.shape)}" if self.previous
+                    else f"the model's input is {_shape(self.shape)}")
+            return node.error(str(exc), hint)
+        except (ValueError, TypeError) as exc:
+            return node.error(str(exc), f"`layers {spec.name}` shows the options")
+        except Exception:  # pragma: no cover - leave anything unexpected to the interpreter
+            self.shape = None
+            return None
+        if "name" not in values:
+            self.counts[base] = count + 1
+        self.layers += 1
+        self.previous = name
+        self.shape = output
+        return None
+
+
+def _data_shape(session):
+    data = getattr(session, "data", None)
+    x = getattr(data, "x_train", None) if data is not None else None
+    if x is None:
+        return None
+    return (None, *(int(d) for d in x.shape[1:]))
+
+
+def error_text(err: NNError, line_number: int | None = None) -> str:
+    """One line for the validation bar: the message and the hint."""
+    where = f"line {line_number}: " if line_number is not None else ""
+    hint = f" — {err.hint}" if err.hint else ""
+    return f"{where}{err.message}{hint}"
+
+
+def check_text(session, text: str) -> tuple[int, NNError] | None:
+    """(character offset in `text`, error) for the first line of `text` that the prompt must refuse."""
+    lines = text.split("\n")
+    states = block_states(lines, bool(session.in_block))
+    tracker = _ShapeTracker.for_open_block(session) if session.in_block else None
+    offset = 0
+    for index, (line, in_block) in enumerate(zip(lines, states)):
+        if index == 0:
+            err = session.validate_line(line)
+        else:
+            err = language.check_line(line, in_block)
+        if err is None:
+            err, tracker = _shape_error(session, line, in_block, tracker)
+        if err is not None:
+            column = min(max(err.column - 1, 0), len(line))
+            return offset + column, err
+        offset += len(line) + 1
+    return None
+
+
+def _shape_error(session, line: str, in_block: bool, tracker):
+    try:
+        node = language.parse_line(line, 1, "<stdin>", in_block=in_block)
+    except NNError as err:  # pragma: no cover - checked just before
+        return err, tracker
+    if node.kind == "layer" and tracker is not None:
+        return tracker.check(node), tracker
+    if node.kind == "statement" and node.spec is not None and node.spec.opens_block:
+        return None, _ShapeTracker.for_header(node, session)
+    if node.kind in ("end", "abort"):
+        return None, None
+    return None, tracker
+
+
+class NNValidator(Validator):
+    """Refuses a buffer the session would reject: the cursor goes to the error, the message to the bar."""
+
+    def __init__(self, session):
+        self.session = session
+
+    def validate(self, document: Document) -> None:
+        try:
+            found = check_text(self.session, document.text)
+        except Exception:  # pragma: no cover - never block Enter because of a checker bug
+            return
+        if found is None:
+            return
+        offset, err = found
+        multi = "\n" in document.text.rstrip("\n")
+        line_number = document.text.count("\n", 0, offset) + 1 if multi else None
+        raise ValidationError(cursor_position=offset, message=error_text(err, line_number))
+
+
+# --------------------------------------------------------------------------------------------------
+# The REPL
+# --------------------------------------------------------------------------------------------------
+
+class Repl:
+    """The prompt loop around a Session. `input`/`output` are prompt-toolkit objects (tests pass a pipe
+    input and a DummyOutput); `history` is a path, a History, or None for history_path()."""
+
+    def __init__(self, session, *, input=None, output=None, history=None):
+        self.session = session
+        self.input, self.output = input, output
+        if isinstance(history, History):
+            self.history = history
+        else:
+            path = Path(history).expanduser() if history is not None else history_path()
+            self.history = NNHistory(path) if path is not None else MemoryHistory()
+        self.last_seconds: float | None = None
+        self._default = ""
+        self._block_lines: list[str] = []
+        self._errors = 0
+        self._dirty: dict[int, object] = {}      # id(ModelEntry) -> entry with unsaved trained weights
+        self._epochs_seen: dict[int, int] = {}
+        self._history_search = False
+        self._warned_history = False
+        self._count_errors()
+        self.completer = NNCompleter(session)
+        self.lexer = NNLexer(lambda: bool(self.session.in_block))
+        self.validator = NNValidator(session)
+        self.prompt_session = self._prompt_session()
+
+    # --- construction -----------------------------------------------------------------------------------
+    def _prompt_session(self) -> PromptSession:
+        return PromptSession(
+            message=self._message, prompt_continuation=self._continuation, bottom_toolbar=self._toolbar,
+            completer=_QuietWhileRefused(self.completer, lambda: self.prompt_session.default_buffer),
+            complete_in_thread=True, complete_while_typing=True,
+            lexer=self.lexer, validator=self.validator, validate_while_typing=False,
+            history=self.history, auto_suggest=AutoSuggestFromHistory(),
+            enable_history_search=Condition(lambda: self._history_search), search_ignore_case=True,
+            key_bindings=self._key_bindings(), mouse_support=False, style=STYLE,
+            include_default_pygments_style=False, enable_suspend=True, reserve_space_for_menu=6,
+            input=self.input, output=self.output)
+
+    def _key_bindings(self) -> KeyBindings:
+        bindings = KeyBindings()
+        focused = has_focus(DEFAULT_BUFFER)
+        selected = Condition(lambda: _completion_selected(self.prompt_session.default_buffer))
+
+        @bindings.add("c-c", filter=focused)
+        def _clear(event):
+            """Ctrl-C at the prompt clears the line (a block stays open; `abort` discards it)."""
+            event.current_buffer.reset()
+
+        @bindings.add("up", filter=focused)
+        def _up(event):
+            """Up: move in the completion menu once one is selected, else search the history for
+            entries that start with the text before the cursor."""
+            buffer = event.current_buffer
+            if _completion_selected(buffer):
+                buffer.complete_previous(count=event.arg)
+                return
+            buffer.cancel_completion()
+            self._history_search = True
+            try:
+                buffer.auto_up(count=event.arg)
+            finally:
+                self._history_search = False
+
+        @bindings.add("down", filter=focused)
+        def _down(event):
+            buffer = event.current_buffer
+            if buffer.complete_state is not None:
+                buffer.complete_next(count=event.arg)
+                return
+            self._history_search = True
+            try:
+                buffer.auto_down(count=event.arg)
+            finally:
+                self._history_search = False
+
+        @bindings.add("enter", filter=focused & selected)
+        def _take_completion(event):
+            """Enter on a selected completion takes it (and closes the menu) instead of running the line."""
+            event.current_buffer.complete_state = None
+
+        return bindings
+
+    def _count_errors(self) -> None:
+        """Count the errors the session prints (to know whether a line failed)."""
+        if hasattr(self.session, "error_count"):
+            return
+        out = self.session.out
+        for name in ("error", "internal_error"):
+            original = getattr(out, name)
+
+            def counting(*args, _original=original, **kwargs):
+                self._errors += 1
+                return _original(*args, **kwargs)
+            setattr(out, name, counting)
+
+    def _error_count(self) -> int:
+        count = getattr(self.session, "error_count", None)
+        return count if isinstance(count, int) else self._errors
+
+    # --- prompt pieces --------------------------------------------------------------------------------
+    def prompt_text(self) -> str:
+        if self.session.in_block:
+            return f"{self.session.block_model} … "
+        return TOP_PROMPT
+
+    def _message(self):
+        style = "class:prompt.block" if self.session.in_block else "class:prompt"
+        return [(style, self.prompt_text())]
+
+    def _continuation(self, width, line_number, wrap_count):
+        return [("class:continuation", "… ".rjust(width))]
+
+    def toolbar_fragments(self) -> list[tuple[str, str]]:
+        session = self.session
+        sep = ("class:bottom-toolbar.dim", "  │  ")
+        if session.in_block:
+            name = session.block_model
+            entry = session.models.get(name)
+            model = entry.model if entry is not None else None
+            count = len(model.layers) if model is not None else 0
+            shape = (model.layers[-1].output_shape if model is not None and model.layers else
+                     model.input_layer.output_shape if model is not None and model.input_layer is not None else None)
+            shown = _shape(shape) if shape is not None else "input from the data"
+            return [("class:bottom-toolbar.block", f" model {name} "),
+                    ("", f" {count} layer{'s' if count != 1 else ''}, output {shown}"), sep,
+                    ("class:bottom-toolbar.key", "end"), ("", " closes the block · "),
+                    ("class:bottom-toolbar.key", "abort"), ("", " discards it · Tab lists layers ")]
+        data = session.data.name if getattr(session, "data", None) is not None else "none"
+        parts = [("", " backend "), ("class:bottom-toolbar.key", str(session.backend_name)), sep,
+                 ("", "data "), ("class:bottom-toolbar.key", data), sep,
+                 ("", "model "), ("class:bottom-toolbar.key", self._model_status())]
+        if self.last_seconds is not None:
+            parts += [sep, ("", f"last {_seconds(self.last_seconds)}")]
+        parts += [sep, ("class:bottom-toolbar.dim", "Tab completes · help · Ctrl-D quits ")]
+        return parts
+
+    def toolbar_text(self) -> str:
+        return "".join(text for _, text in self.toolbar_fragments())
+
+    def _toolbar(self):
+        try:
+            return self.toolbar_fragments()
+        except Exception:  # pragma: no cover - the toolbar must never break the prompt
+            return [("", f" backend {getattr(self.session, 'backend_name', '?')} ")]
+
+    def _model_status(self) -> str:
+        session = self.session
+        name = session.current
+        entry = session.models.get(name) if name else None
+        if entry is None:
+            return "none"
+        if not entry.compiled:
+            return f"{name} (not compiled)"
+        epochs = entry.epochs_trained
+        if epochs:
+            return f"{name} ({epochs} epoch{'s' if epochs != 1 else ''}" + \
+                (", unsaved)" if id(entry) in self._dirty else ")")
+        return f"{name} (compiled)"
+
+    # --- the loop --------------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Prompt, run, repeat until `quit` or Ctrl-D. Returns the exit status (0)."""
+        self._banner()
+        while True:
+            try:
+                if self._step():
+                    break
+            except KeyboardInterrupt:                  # Ctrl-C between the prompt and a command
+                self.session.out.warning("interrupted")
+        return 0
+
+    def _step(self) -> bool:
+        """One prompt and its command; True to leave."""
+        try:
+            default, self._default = self._default, ""
+            text = self.prompt_session.prompt(default=default)
+        except KeyboardInterrupt:
+            return False
+        except EOFError:
+            return self.confirm_quit()
+        try:
+            self.execute(text)
+        except KeyboardInterrupt:
+            self.session.out.warning("interrupted")
+        except Exception as exc:  # a bug in the shell itself: one line, traceback with --debug
+            self.session.out.internal_error(exc, getattr(self.session, "debug", False), "the shell")
+        if self.session.finished:
+            if self.confirm_quit():
+                return True
+            self.session.finished = False
+        return False
+
+    def _banner(self) -> None:
+        import engine
+        self.session.out.note(f"nnlab {engine.__version__} — `help` lists the statements, Tab completes, "
+                              f"Ctrl-D quits")
+
+    def execute(self, text: str) -> None:
+        """Run what was accepted at the prompt, line by line as if typed. When a line fails inside a
+        block, or any line of several fails, that line and the rest come back in the next prompt."""
+        lines = text.split("\n")
+        while len(lines) > 1 and not lines[-1].strip():
+            lines.pop()
+        for index, line in enumerate(lines):
+            in_block = bool(self.session.in_block)
+            outcome = self._run_line(line)
+            if outcome == "stop":
+                break
+            if outcome == "failed" and (len(lines) > 1 or (in_block and self.session.in_block)):
+                self._default = "\n".join(lines[index:])
+                break
+        self._warn_history()
+
+    def _run_line(self, line: str) -> str:
+        session = self.session
+        was_in_block = bool(session.in_block)
+        errors = self._error_count()
+        start = time.perf_counter()
+        try:
+            session.feed_line(line)
+        except KeyboardInterrupt:
+            session.out.warning("interrupted")
+            return "stop"
+        except Exception as exc:  # not expected: the session reports its own errors
+            session.out.internal_error(exc, getattr(session, "debug", False), "the shell")
+            return "failed"
+        finally:
+            if line.strip():
+                self.last_seconds = time.perf_counter() - start
+        failed = self._error_count() > errors
+        self._record(line, was_in_block, failed)
+        self._track_weights(line, failed)
+        if session.finished:
+            return "stop"
+        return "failed" if failed else "ok"
+
+    # --- history ---------------------------------------------------------------------------------------
+    def _record(self, line: str, was_in_block: bool, failed: bool) -> None:
+        history = self.history
+        if not isinstance(history, NNHistory):
+            if line.strip():
+                history.append_string(line.strip())
+            return
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return
+        in_block = bool(self.session.in_block)
+        if not was_in_block:
+            if in_block:                              # `model NAME` opened a block
+                self._block_lines = [text]
+                history.record(text, transient=True)
+            else:
+                history.record(text)
+            return
+        if in_block:                                  # a layer line (kept only if it was accepted)
+            if not failed:
+                self._block_lines.append("  " + text)
+                history.record(text, transient=True)
+            return
+        if text.lower().split()[0] == "abort":
+            history.settle(None)
+        else:
+            history.settle("\n".join(self._block_lines + [text]))
+        self._block_lines = []
+
+    def _warn_history(self) -> None:
+        error = getattr(self.history, "write_error", None)
+        if error and not self._warned_history:
+            self._warned_history = True
+            self.session.out.warning(f"cannot write the history file ({error}); set {HISTORY_ENV} to another "
+                                     f"file, or to nothing to keep history in memory")
+
+    # --- unsaved weights -------------------------------------------------------------------------------
+    def _track_weights(self, line: str, failed: bool) -> None:
+        session = self.session
+        for entry in session.models.values():
+            key = id(entry)
+            if entry.epochs_trained != self._epochs_seen.get(key, 0):
+                self._epochs_seen[key] = entry.epochs_trained
+                self._dirty[key] = entry
+        if failed:
+            return
+        try:
+            node = language.parse_line(line, 1, "<stdin>", in_block=False)
+        except NNError:
+            return
+        if node.kind != "statement" or node.name not in ("train", "save", "load"):
+            return
+        if node.name != "train" and node.sub != "weights":
+            return
+        entry = session.models.get(node.value("model") or session.current)
+        if entry is None:
+            return
+        if node.name == "train":
+            self._dirty[id(entry)] = entry
+        else:
+            self._dirty.pop(id(entry), None)
+
+    def unsaved_models(self) -> list[str]:
+        """Names of models whose trained weights were not saved (or loaded) since training."""
+        if hasattr(self.session, "unsaved_models"):
+            return list(self.session.unsaved_models())
+        live = {id(entry) for entry in self.session.models.values()}
+        return [entry.name for key, entry in self._dirty.items() if key in live]
+
+    def confirm_quit(self) -> bool:
+        """True to leave: always, unless trained weights are unsaved and the answer is not yes.
+        Ctrl-D at the question also quits; Ctrl-C keeps the shell."""
+        unsaved = self.unsaved_models()
+        if not unsaved:
+            return True
+        question = PromptSession(input=self.input, output=self.output)
+        names = ", ".join(unsaved)
+        try:
+            answer = question.prompt(f"unsaved trained weights ({names}) — quit anyway? [y/N] ")
+        except EOFError:
+            return True
+        except KeyboardInterrupt:
+            answer = ""
+        if answer.strip().lower() in ("y", "yes"):
+            return True
+        self.session.out.note("kept the session; `save weights FILE.npz` saves the current model")
+        return False
+
+
+class _QuietWhileRefused(Completer):
+    """The prompt's completer: no completion pops up by itself while a refused line shows its error (the
+    cursor jumped to the error; a menu there would hide the message). Tab still completes."""
+
+    def __init__(self, inner: Completer, buffer):
+        self.inner, self.buffer = inner, buffer
+
+    def get_completions(self, document, complete_event):
+        if complete_event.text_inserted and not complete_event.completion_requested:
+            try:
+                if self.buffer().validation_error is not None:
+                    return
+            except Exception:  # pragma: no cover
+                pass
+        yield from self.inner.get_completions(document, complete_event)
+
+
+def _completion_selected(buffer) -> bool:
+    state = buffer.complete_state
+    return state is not None and state.complete_index is not None
+
+
+def _seconds(seconds: float) -> str:
+    from shell.output import format_seconds
+    return format_seconds(seconds)
+
+
+def main(session) -> int:
+    """The shell for `nnlab` on a terminal (called by shell.__main__ with a ready Session)."""
+    return Repl(session).run()
