@@ -55,6 +55,8 @@ def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="override the epochs of every train and grid statement (for quick tries)")
     parser.add_argument("--seed", metavar="N", type=_non_negative_int, default=default,
                         help="random seed for weights, shuffling and dropout (default 0)")
+    parser.add_argument("--out", metavar="DIR", default=default,
+                        help="folder for plots and CSV files given with a relative path (default ./nnlab_out)")
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="show Python tracebacks for internal errors")
 
@@ -103,7 +105,7 @@ def _session(args):
     output = Output()
     try:
         session = Session(output, seed=args.seed if args.seed is not None else 0, backend=args.backend,
-                          epochs=args.epochs, debug=args.debug)
+                          epochs=args.epochs, debug=args.debug, out_dir=args.out)
     except engine.BackendUnavailable as exc:
         print(f"nnlab: {exc}", file=sys.stderr)
         return None

@@ -30,6 +30,13 @@ from shell.language import ModelBlock, Node, parse, parse_line
 from shell.output import Output, format_number, format_seconds
 
 MAX_RUN_DEPTH = 8
+DEFAULT_OUT_DIR = "nnlab_out"
+
+
+def default_out_dir() -> Path:
+    """Where plots and CSV files with a relative path go: $NNLAB_OUT if set, else ./nnlab_out."""
+    env = os.environ.get("NNLAB_OUT", "").strip()
+    return Path(os.path.expanduser(env)) if env else Path(DEFAULT_OUT_DIR)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -47,6 +54,7 @@ class Data:
     series: np.ndarray | None = None      # 1-D values (sine, energies, csv series)
     series_x: np.ndarray | None = None    # its x axis
     train_points: int | None = None       # the known / training part of the series
+    format: str = "windows"               # series samples: "windows" (y values -> next y) or "standard" (x -> y)
     note: str = ""
 
     def has_test(self) -> bool:
@@ -84,6 +92,7 @@ class _Block:
     lines: list
     previous_current: str | None
     replaced: ModelEntry | None
+    extended: tuple | None = None    # (model layers, entry layers, counts) before an `extend=true` block
 
 
 class _Stop(Exception):
@@ -98,8 +107,10 @@ class Session:
     """An nnlab session. `output` receives everything printed; `epochs` overrides every train/grid."""
 
     def __init__(self, output: Output | None = None, *, seed: int = 0, backend: str | None = None,
-                 epochs: int | None = None, debug: bool = False):
+                 epochs: int | None = None, debug: bool = False, out_dir=None):
         self.out = output if output is not None else Output()
+        #: the folder for plots and CSV files given with a relative path (`set out DIR`)
+        self.out_dir = Path(os.path.expanduser(str(out_dir))) if out_dir else default_out_dir()
         self.debug = debug
         self.epochs_override = epochs
         self.seed = seed
@@ -246,7 +257,11 @@ class Session:
         previous = self.current
         replaced = self.models.get(node.value("name"))
         entry = self._start_model(node)
-        self._block = _Block(entry, [node.source], previous, replaced)
+        extended = None
+        if node.get("extend"):
+            replaced = None
+            extended = (len(entry.model.layers), len(entry.layers), dict(entry.counts))
+        self._block = _Block(entry, [node.source], previous, replaced, extended)
 
     def _prompt_block_line(self, node: Node) -> None:
         block = self._block
@@ -257,6 +272,16 @@ class Session:
                 self.transcript.append("\n".join(block.lines + ["end"]))
         elif node.kind == "abort":
             self._block = None
+            if block.extended is not None:
+                n_model, n_entry, counts = block.extended
+                added = len(block.entry.model.layers) - n_model
+                del block.entry.model.layers[n_model:]
+                del block.entry.layers[n_entry:]
+                block.entry.counts = counts
+                self.current = block.previous_current
+                self.out.note(f"model '{block.entry.name}': {added} added layer{'s' if added != 1 else ''} "
+                              f"discarded")
+                return
             del self.models[block.entry.name]
             if block.replaced is not None:
                 self.models[block.replaced.name] = block.replaced
@@ -269,6 +294,19 @@ class Session:
     def _start_model(self, node: Node) -> ModelEntry:
         name = node.value("name")
         input_shape = node.value("input")
+        if node.get("extend"):
+            entry = self.models.get(name)
+            if entry is None:
+                raise node.error(f"no model named '{name}' to extend",
+                                 did_you_mean(name, list(self.models), "models") or
+                                 "define it first: model NAME input=(...) / layer lines / end", at="name")
+            if input_shape is not None:
+                raise node.error(f"model '{name}' already has its input; extend=true only adds layers", at="input")
+            self.current = name
+            last = entry.model.layers[-1] if entry.model.layers else None
+            after = f"after {last.name} {_shape(last.output_shape)}" if last is not None else "(it has no layers yet)"
+            self.out.print(f"model {name}: adding layers {after}")
+            return entry
         if name in self.models:
             self.out.note(f"replacing model '{name}'")
         entry = ModelEntry(name, Sequential(name=name), node, input_shape=input_shape)
@@ -392,6 +430,12 @@ class Session:
             raise node.error(f"file not found: {raw}", hint, at=option)
         return path
 
+    def _output_path(self, node: Node, option: str, default: str | None = None) -> Path:
+        """A file nnlab writes (plot, CSV): a relative path goes into the output folder (`set out`)."""
+        raw = node.value(option, default)
+        path = Path(os.path.expanduser(str(raw)))
+        return path if path.is_absolute() else self.out_dir / path
+
     def _engine_error(self, exc: BaseException, node: Node, at: str | None = None) -> NNError:
         """An engine exception as an NNError at the option it names (or at `at`, or the statement)."""
         message = str(exc).strip() or type(exc).__name__
@@ -460,9 +504,22 @@ class Session:
     def _data_energies(self, node: Node) -> Data:
         path = self._path(node, "path", must_exist=True) if node.has("path") else None
         x, y = datasets.energies(path)
-        data = Data("energies", series=y, series_x=x, train_points=node.get("train"))
-        self._window_into(data, node, node.get("window"), node.get("train"), "steps",
-                          window_at="window", train_at="train")
+        train = node.get("train")
+        data = Data("energies", series=y, series_x=x, train_points=train)
+        if node.get("format") == "standard":
+            if node.has("window"):
+                raise node.error("format=standard has no windows: each sample is one x value", at="window")
+            if train >= len(y):
+                raise node.error(f"train={train} leaves no points to predict out of {len(y)}", at="train")
+            # the lecture's X_tot[:dim].reshape(dim, 1): rank 2, which Keras 3 lifts to (dim, 1, 1)
+            xs = np.asarray(x, dtype=np.float32).reshape(-1, 1, 1)
+            data.x_train, data.y_train = xs[:train], np.asarray(y[:train], dtype=np.float64)
+            data.x_test, data.y_test = xs[train:], np.asarray(y[train:], dtype=np.float64)
+            data.format = "standard"
+            data.note = (f"standard x -> y samples (None, 1, 1): x is one value, a sequence of length 1; "
+                         f"{len(y)} points, the first {train} for training")
+            return data
+        self._window_into(data, node, node.get("window"), train, "steps", window_at="window", train_at="train")
         return data
 
     def _data_images(self, node: Node, name: str, loader) -> Data:
@@ -557,6 +614,7 @@ class Session:
         self._window_into(self.data, node, node.get("size"), train, node.get("layout"), window_at="size",
                           train_at="train")
         self.data.train_points = train
+        self.data.format = "windows"
         self.last_extrapolation = None
         self._done(f"window {node.get('size')}: {_describe_data(self.data)}", time.perf_counter() - start)
 
@@ -666,6 +724,13 @@ class Session:
         epochs = self._epochs(node)
         batch_size = node.get("batch_size")
         split = node.get("validation_split") or 0.0
+        validation_data = None
+        if node.get("validation_data") == "test":
+            if split:
+                raise node.error("give either validation_split or validation_data, not both", at="validation_data")
+            if not data.has_test():
+                raise node.error(f"the {data.name} data has no test part to validate on", at="validation_data")
+            validation_data = (data.x_test, data.y_test)
         if node.has("seed"):
             random.set_seed(node.value("seed"))
             self.seed = node.value("seed")
@@ -679,7 +744,8 @@ class Session:
         try:
             with self._engine_errors(node), _stop_on_sigint(model) as sigint, progress:
                 history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                                    validation_split=split, shuffle=node.get("shuffle"), verbose=0,
+                                    validation_split=split, validation_data=validation_data,
+                                    shuffle=node.get("shuffle"), verbose=0,
                                     callbacks=[progress, *self.train_callbacks])
             interrupted = sigint.interrupted
         except KeyboardInterrupt:
@@ -756,7 +822,7 @@ class Session:
         self.out.table(columns, table, title=f"{entry.name} on {which} ({len(pred)} samples, output "
                                              f"{_shape((None, *pred.shape[1:]))})")
         if node.has("to"):
-            path = self._path(node, "to")
+            path = self._output_path(node, "to")
             flat = pred.reshape(len(pred), -1)
             header = ",".join(f"pred_{j}" for j in range(flat.shape[1]))
             with self._engine_errors(node, at="to"):
@@ -773,39 +839,59 @@ class Session:
         if data.series is None:
             raise node.error(f"the {data.name} data is not a series", "use `data energies` or `data csv FILE series=COL`")
         shape = entry.model.input_shape
-        if node.has("window"):
-            window = node.value("window")
-        elif shape is not None and len(shape) == 3 and shape[2] == 1:
-            window = shape[1]
-        else:
-            raise node.error(f"model '{entry.name}' takes input {_shape(shape) if shape else '(unknown)'}, "
-                             "but extrapolate feeds windows shaped (1, window, 1)",
-                             "define the model with input=(window,1), e.g. after `data energies`")
-        known = node.value("known") or data.train_points or window
-        start = time.perf_counter()
-        with self._engine_errors(node):
-            predicted = np.asarray(experiments.extrapolate(entry.model, data.series, known, window), dtype=np.float64)
-        elapsed = time.perf_counter() - start
         series = np.asarray(data.series, dtype=np.float64)
-        mse = float(np.mean((series - predicted) ** 2))
         x = data.series_x if data.series_x is not None else np.arange(len(series))
+        if data.format == "standard":
+            # x -> y: every unknown point straight from its x value (the lecture's "standard way")
+            if node.has("window"):
+                raise node.error("the data is in the standard x -> y format: there is no window", at="window")
+            if shape is None or int(np.prod([d for d in shape[1:]])) != 1:
+                raise node.error(f"model '{entry.name}' takes input {_shape(shape) if shape else '(unknown)'}, but "
+                                 "standard-format data gives one x value per sample", "define it with input=(1,1)")
+            known = node.value("known") or data.train_points
+            if not 1 <= known < len(series):
+                raise node.error(f"known={known} must lie between 1 and {len(series) - 1}", at="known")
+            how = "directly from its x"
+            start = time.perf_counter()
+            with self._engine_errors(node):
+                inputs = np.asarray(x[known:], dtype=np.float32).reshape((-1, *shape[1:]))
+                tail = np.asarray(entry.model.predict(inputs), dtype=np.float64).reshape(-1)
+            predicted = np.concatenate([series[:known], tail])
+        else:
+            if node.has("window"):
+                window = node.value("window")
+            elif shape is not None and len(shape) == 3 and shape[2] == 1:
+                window = shape[1]
+            else:
+                raise node.error(f"model '{entry.name}' takes input {_shape(shape) if shape else '(unknown)'}, "
+                                 "but extrapolate feeds windows shaped (1, window, 1)",
+                                 "define the model with input=(window,1), e.g. after `data energies`")
+            known = node.value("known") or data.train_points or window
+            how = f"from the {window} values before it, predictions fed back"
+            start = time.perf_counter()
+            with self._engine_errors(node):
+                predicted = np.asarray(experiments.extrapolate(entry.model, data.series, known, window),
+                                       dtype=np.float64)
+        elapsed = time.perf_counter() - start
+        mse = float(np.mean((series - predicted) ** 2))
         rows = [(f"{float(x[k]):g}", float(series[k]), float(predicted[k]), float(predicted[k] - series[k]))
                 for k in range(known, len(series))]
         if rows:
             self.out.table(("x", "true", "predicted", "error"), rows,
-                           title=f"{entry.name}: {len(rows)} points predicted from the {known} known ones")
+                           title=f"{entry.name}: {len(rows)} points predicted from the {known} known ones "
+                                 f"(each {how})")
         self.out.print(f"MSE over all {len(series)} points: {mse:.6g} (the first {known} are known and add no error)")
         self.last_extrapolation = {"model": entry.name, "x": np.asarray(x), "y_true": series, "y_pred": predicted,
                                    "known": known}
         if node.has("csv"):
-            path = self._path(node, "csv")
+            path = self._output_path(node, "csv")
             with self._engine_errors(node, at="csv"):
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.savetxt(path, np.column_stack([x, series, predicted]), delimiter=",", header="x,true,predicted",
                            comments="", fmt="%.10g")
             self.out.print(f"wrote {path}")
         if node.has("to"):
-            self._plot_predictions(node, self._path(node, "to"), entry)
+            self._plot_predictions(node, self._output_path(node, "to"), entry)
         self._done(f"extrapolated {entry.name}", elapsed)
 
     def st_grid(self, node: Node) -> None:
@@ -840,7 +926,8 @@ class Session:
         self.out.print(f"grid {entry.name}: {len(etas)} learning rates x {len(lambdas)} l2 values, {epochs} "
                        f"epoch{'s' if epochs != 1 else ''} of batch {batch_size} each")
         start = time.perf_counter()
-        with self._engine_errors(node):
+        # large learning rates diverge (as in the lecture's grid): NaN/overflow is a result here, not a warning
+        with self._engine_errors(node), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             result = experiments.grid_search(build_model, data.x_train, data.y_train, data.x_test, data.y_test,
                                              etas, lambdas, epochs, batch_size, on_cell=on_cell)
         elapsed = time.perf_counter() - start
@@ -859,14 +946,207 @@ class Session:
             self.out.print(f"best test accuracy {format_number(float(result['test_accuracy'][i][j]))} "
                            f"at lr={etas[i]:g}, l2={lambdas[j]:g}")
         if node.has("to"):
-            self._plot_grid(node, self._path(node, "to"))
+            self._plot_grid(node, self._output_path(node, "to"))
         self._done(f"grid of {cells} models", elapsed)
+
+    # --- gan ----------------------------------------------------------------------------------------------
+    def st_gan(self, node: Node) -> None:
+        from engine.tools import gan
+        generator = self._entry(node, "generator")
+        discriminator = self._entry(node, "discriminator")
+        if generator is discriminator:
+            raise node.error("the generator and the discriminator must be two different models", at="discriminator")
+        data = self._need_data(node)
+        images = data.x_train
+        g_in, g_out = generator.model.input_shape, generator.model.output_shape
+        d_in, d_out = discriminator.model.input_shape, discriminator.model.output_shape
+        if g_in is None or len(g_in) != 2:
+            raise node.error(f"generator '{generator.name}' takes input {_shape(g_in)}; it needs noise vectors "
+                             "(None, noise)", "start it with input=(100,)", at="generator")
+        noise_dim = g_in[1]
+        if node.has("noise") and node.value("noise") != noise_dim:
+            raise node.error(f"noise={node.value('noise')} but generator '{generator.name}' takes input "
+                             f"{_shape(g_in)}", f"use noise={noise_dim} or change the generator's input", at="noise")
+        sample = tuple(images.shape[1:])
+        if tuple(g_out[1:]) != sample:
+            raise node.error(f"generator '{generator.name}' outputs {_shape(g_out)} but the {data.name} images are "
+                             f"{_shape((None, *sample))}", "its last layers must produce the image shape",
+                             at="generator")
+        if d_in is None or tuple(d_in[1:]) != sample:
+            raise node.error(f"discriminator '{discriminator.name}' takes input {_shape(d_in)} but the {data.name} "
+                             f"images are {_shape((None, *sample))}", at="discriminator")
+        if tuple(d_out[1:]) != (1,):
+            raise node.error(f"discriminator '{discriminator.name}' outputs {_shape(d_out)}; it must give one logit "
+                             "per image, (None, 1)", "end it with `dense 1` (no activation)", at="discriminator")
+        epochs, batch_size, lr = self._epochs(node), node.get("batch_size"), node.get("lr")
+        steps = max(1, math.ceil(len(images) / batch_size))
+        self.out.print(f"gan: generator {generator.name} ({generator.model.count_params():,} params), discriminator "
+                       f"{discriminator.name} ({discriminator.model.count_params():,} params); {len(images)} images, "
+                       f"{epochs} epoch{'s' if epochs != 1 else ''} of {steps} step{'s' if steps != 1 else ''} "
+                       f"(batch {batch_size}, noise {noise_dim}), Adam({lr:g}) each")
+        progress = self.out.training_progress(epochs, steps)
+        finished = {"gen_loss": [], "disc_loss": []}
+        running = np.zeros(2)
+
+        def on_batch(epoch, step, gen_loss, disc_loss):
+            if step == 0:
+                running[:] = 0.0
+            running[:] += (gen_loss, disc_loss)
+            logs = {"gen_loss": running[0] / (step + 1), "disc_loss": running[1] / (step + 1)}
+            progress.on_batch_end(step, logs)
+            if step == steps - 1:
+                finished["gen_loss"].append(float(logs["gen_loss"]))
+                finished["disc_loss"].append(float(logs["disc_loss"]))
+                progress.on_epoch_end(epoch, logs)
+                if epoch + 1 < epochs:
+                    progress.on_epoch_begin(epoch + 1)
+
+        model = generator.model
+        model.stop_training = False
+        interrupted = False
+        start = time.perf_counter()
+        try:
+            with self._engine_errors(node), _stop_on_sigint(model) as sigint, progress:
+                progress.on_epoch_begin(0)
+                gan.train_gan(generator.model, discriminator.model, images, epochs, batch_size=batch_size,
+                              noise_dim=noise_dim, learning_rate=lr, on_batch=on_batch,
+                              stop=lambda: model.stop_training)
+            interrupted = sigint.interrupted
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            model.stop_training = False
+        elapsed = time.perf_counter() - start
+        done = len(finished["gen_loss"])
+        record = _EpochRecord(done, finished)
+        for entry in (generator, discriminator):
+            self._merge_history(entry, record)
+        if interrupted:
+            self.out.warning(f"gan training stopped by Ctrl-C after {done} finished epoch{'s' if done != 1 else ''}; "
+                             "both models keep their weights")
+        if node.has("csv") and done:
+            path = self._output_path(node, "csv")
+            with self._engine_errors(node, at="csv"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
+                np.savetxt(path, table, delimiter=",", header="epoch,gen_loss,disc_loss", comments="",
+                           fmt=["%d", "%.8g", "%.8g"])
+            self.out.print(f"wrote {path}")
+        last = (f"; gen_loss {format_number(finished['gen_loss'][-1])}  disc_loss "
+                f"{format_number(finished['disc_loss'][-1])}") if done else ""
+        self._done(f"trained gan {generator.name}/{discriminator.name}: {done} epoch{'s' if done != 1 else ''} of "
+                   f"{steps} step{'s' if steps != 1 else ''}{last}", elapsed)
+
+    # --- demo ---------------------------------------------------------------------------------------------
+    def st_demo(self, node: Node) -> None:
+        start = time.perf_counter()
+        getattr(self, "_demo_" + node.sub)(node)
+        self._done(f"demo {node.sub}", time.perf_counter() - start)
+
+    def _demo_polynomial(self, node: Node) -> None:
+        from engine.tools import experiments
+        a = np.asarray(tuple(node.get("a")), dtype=np.float64)
+        b = np.asarray(tuple(node.get("b")), dtype=np.float64)
+        c, toeplitz_a = experiments.polynomial_product(a, b)
+        _, toeplitz_b = experiments.polynomial_product(b, a)
+        self.out.print(f"p(t) = {_polynomial_text(a)}")
+        self.out.print(f"s(t) = {_polynomial_text(b)}")
+        self.out.print(f"p(t)·s(t) = {_polynomial_text(c)}")
+        self.out.print(f"1-D convolution  delta_j = sum_i alpha_i beta_(j-i):  np.convolve(a, b) = {_vector_text(c)}")
+        n = len(c)
+        rows = [(f"delta_{k}", *[float(v) for v in toeplitz_a[k]], float(b[k]) if k < len(b) else "",
+                 float(toeplitz_a[k] @ b)) for k in range(n)]
+        self.out.table(["", *[f"col {j}" for j in range(len(b))], "beta", "T·beta"], rows,
+                       title=f"Toeplitz matrix T of alpha ({n} x {len(b)}; each column a shifted copy of alpha) "
+                             f"times beta")
+        by_matrix = toeplitz_a @ b
+        swapped = toeplitz_b @ a
+        direct = np.array([sum(a[i] * b[k - i] for i in range(len(a)) if 0 <= k - i < len(b)) for k in range(n)])
+        error = float(max(np.max(np.abs(by_matrix - c)), np.max(np.abs(swapped - c)), np.max(np.abs(direct - c))))
+        verdict = "they agree" if error <= 1e-12 * max(1.0, float(np.max(np.abs(c)))) else "they DISAGREE"
+        self.out.print(f"T(alpha)·beta = {_vector_text(by_matrix)}; T(beta)·alpha = {_vector_text(swapped)} "
+                       f"(convolution commutes); the double sum gives {_vector_text(direct)}: {verdict} "
+                       f"(largest difference {error:.1e})")
+        self.out.print(f"cost: the convolution needs {len(a) * len(b)} multiplications; the dense matrix product "
+                       f"T(alpha)·beta does {n * len(b)} and T(beta)·alpha {n * len(a)}, most of them with zeros")
+        if node.has("to"):
+            path = self._output_path(node, "to")
+            with self._engine_errors(node, at="to"):
+                result = self._plots().plot_signal(None, {"alpha (p)": a, "beta (s)": b, "delta = alpha * beta": c},
+                                                   path, title="polynomial product = convolution of coefficients",
+                                                   xlabel="power of t", ylabel="coefficient")
+            self._wrote(node, result)
+
+    def _demo_filters(self, node: Node) -> None:
+        from engine import functional
+        from engine.tools import experiments
+        data = self.data
+        if data is None or data.x_train is None or np.ndim(data.x_train) != 4:
+            (x_train, _), (x_test, _) = datasets.digits()
+            source = "digits"
+            images = {"train": x_train, "test": x_test}
+        else:
+            source = data.name
+            images = {"train": data.x_train, "test": data.x_test if data.has_test() else None}
+        which = node.get("on")
+        pool = images[which]
+        if pool is None:
+            raise node.error(f"the {source} data has no test part", at="on")
+        index = node.get("index")
+        if index >= len(pool):
+            raise node.error(f"index {index} is past the {len(pool)} {which} images", at="index")
+        image = np.asarray(pool[index], dtype=np.float64)
+        image = image.mean(axis=-1) if image.shape[-1] > 1 else image[..., 0]     # colour -> gray
+        names = list(node.get("filters") or experiments.EDGE_FILTERS)
+        padding = node.get("padding")
+        filters = [experiments.EDGE_FILTERS[name] for name in names]
+        self.out.print(f"{source} {which} image {index}: {image.shape[0]}x{image.shape[1]}, values "
+                       f"{image.min():g} to {image.max():g}")
+        responses = [experiments.cross_correlate2d(image, f.kernel, padding) for f in filters]
+        rows = []
+        for name, f, r in zip(names, filters, responses):
+            kernel = _kernel_text(f.kernel)
+            rows.append((name, kernel, float(r.min()), float(r.max())))
+        self.out.table(("filter", "kernel (rows)", "response min", "max"), rows,
+                       title=f"S(i,j) = sum_m sum_n I(i+m, j+n) K(m,n) (cross-correlation, padding {padding}, "
+                             f"responses {_formula_shape(responses)})")
+        for name, f in zip(names, filters):
+            self.out.note(f"  {name}: {f.description}")
+        kernels = np.stack([f.kernel for f in filters], axis=-1)[:, :, None, :]          # (3, 3, 1, F)
+        with self._engine_errors(node):
+            x = engine.tensor(image[None, :, :, None])
+            out = functional.conv2d(x, engine.tensor(kernels), padding=padding).numpy()[0]
+        formula = np.stack(responses, axis=-1)
+        error = float(np.max(np.abs(out - formula)))
+        scale = max(1.0, float(np.max(np.abs(formula))))
+        verdict = "they agree" if error <= 1e-9 * scale else "they DISAGREE"
+        self.out.print(f"the engine's conv2d ({self.backend_name} backend) with these {len(names)} filters as one "
+                       f"(3, 3, 1, {len(names)}) kernel gives the same maps: {verdict} (largest difference {error:.1e})")
+        if node.has("to"):
+            path = self._output_path(node, "to")
+            shown = image
+            label = f"{source} image {index}"
+            if shown.shape != formula.shape[:2]:           # valid padding: crop the image to the response size
+                dh, dw = (shown.shape[0] - formula.shape[0]) // 2, (shown.shape[1] - formula.shape[1]) // 2
+                shown = shown[dh:dh + formula.shape[0], dw:dw + formula.shape[1]]
+                label += " (cropped)"
+            maps = np.concatenate([shown[:, :, None], formula], axis=-1)
+            kernel_path = path.with_name(f"{path.stem}_kernels{path.suffix or '.png'}")
+            with self._engine_errors(node, at="to"):
+                result = self._plots().plot_feature_maps(maps, path, labels=[label, *names],
+                                                         title=f"hand-made 3x3 filters on {source} image {index} "
+                                                               f"(padding {padding})")
+                kernels_result = self._plots().plot_filters(kernels, kernel_path, labels=names,
+                                                            title="hand-made filters")
+            self._wrote(node, result)
+            self._wrote(node, kernels_result)
 
     # --- plot -------------------------------------------------------------------------------------------
     def st_plot(self, node: Node) -> None:
         start = time.perf_counter()
-        default = f"{self.current or 'nnlab'}_{node.sub}.png"
-        path = self._path(node, "to", default=default)
+        owner = node.value("model") if registry.find_option(node.form, "model") is not None else None
+        default = f"{owner or self.current or 'nnlab'}_{node.sub}.png"
+        path = self._output_path(node, "to", default=default)
         paths = getattr(self, "_plot_" + node.sub)(node, path)
         self._done(f"plot {node.sub}", time.perf_counter() - start)
         return paths
@@ -987,6 +1267,39 @@ class Session:
                                                                        f"sample {sample}")
         self._wrote(node, result)
 
+    def _plot_samples(self, node: Node, path: Path) -> None:
+        entry = self._entry(node)
+        shape = entry.model.input_shape
+        if shape is None or len(shape) != 2:
+            raise node.error(f"model '{entry.name}' takes input {_shape(shape)}, not noise vectors (None, noise)",
+                             "plot samples draws a generator's images; name it with model=NAME", at="model"
+                             if node.has("model") else None)
+        noise_dim, count = shape[1], node.get("count")
+        rng = np.random.default_rng(node.get("seed"))
+        if node.has("means") or node.has("stds"):
+            # the lecture's generate_latent_points (engine.tools.gan), drawn from this statement's own seed
+            m = np.linspace(-1, 1, noise_dim)
+            means, stds = node.value("means", 1.0), node.value("stds", 1.0)
+            noise = rng.normal(means * m, np.abs(stds * m), size=(count, noise_dim))
+            what = f"latent points N({means:g}·m, ({stds:g}·m)^2), m = linspace(-1, 1, {noise_dim})"
+        else:
+            noise = rng.standard_normal((count, noise_dim))
+            what = f"noise N(0, 1), seed {node.get('seed')}"
+        with self._engine_errors(node):
+            images = np.asarray(entry.model.predict(noise.astype(np.float32)))
+        if images.ndim != 4 or images.shape[-1] not in (1, 3):
+            raise node.error(f"model '{entry.name}' outputs {_shape((None, *images.shape[1:]))}, not images "
+                             "(H, W, 1) or (H, W, 3)")
+        lo, hi = float(np.nanmin(images)), float(np.nanmax(images))
+        if lo >= -1.0 and hi <= 1.0:                # tanh output: show it as the lecture does, x*127.5 + 127.5
+            images = np.clip(images * 0.5 + 0.5, 0.0, 1.0)
+        trained = f"after {entry.epochs_trained} epoch{'s' if entry.epochs_trained != 1 else ''}"
+        with self._engine_errors(node, at="to"):
+            result = self._plots().plot_image_grid(images, path, title=node.value("title")
+                                                   or f"{entry.name}: {count} samples {trained}")
+        self.out.print(f"{count} images from {what}")
+        self._wrote(node, result)
+
     # --- save / load / run / set ------------------------------------------------------------------------
     def st_save(self, node: Node) -> None:
         if node.sub == "session":
@@ -1040,6 +1353,13 @@ class Session:
             self._depth -= 1
 
     def st_set(self, node: Node) -> None:
+        if node.sub == "out":
+            folder = Path(os.path.expanduser(str(node.value("folder"))))
+            if folder.exists() and not folder.is_dir():
+                raise node.error(f"{folder} is a file, not a folder", at="folder")
+            self.out_dir = folder
+            self.out.print(f"output folder: {folder} (plots and CSV files with a relative path go there)")
+            return
         value = node.value("value")
         random.set_seed(value)
         self.seed = value
@@ -1305,6 +1625,42 @@ def _values_text(row) -> str:
     row = np.asarray(row).reshape(-1)
     text = ", ".join(format_number(float(v)) for v in row[:4])
     return text + (", ..." if row.size > 4 else "")
+
+
+class _EpochRecord:
+    """Per-epoch values in the shape of an engine History (for _merge_history)."""
+
+    def __init__(self, epochs: int, history: dict):
+        self.epoch = list(range(epochs))
+        self.history = {k: list(v) for k, v in history.items()}
+
+
+def _polynomial_text(coefficients) -> str:
+    terms = []
+    for power, c in enumerate(coefficients):
+        if c == 0 and len(coefficients) > 1:
+            continue
+        value = f"{c:g}"
+        terms.append(value if power == 0 else f"{value} t" if power == 1 else f"{value} t^{power}")
+    return " + ".join(terms).replace("+ -", "- ") or "0"
+
+
+def _kernel_text(kernel) -> str:
+    """A small kernel row by row ('-1 0 1 / -2 0 2 / ...'); a constant one as 'all 1/9'."""
+    k = np.asarray(kernel, dtype=np.float64)
+    first = float(k.flat[0])
+    if np.allclose(k, first) and first != 0:
+        inverse = 1.0 / first
+        return f"all 1/{inverse:.0f}" if abs(inverse - round(inverse)) < 1e-9 else f"all {first:.3g}"
+    return " / ".join(" ".join(f"{v:.3g}" for v in row) for row in k)
+
+
+def _formula_shape(maps) -> str:
+    return f"{maps[0].shape[0]}x{maps[0].shape[1]}" if maps else "none"
+
+
+def _vector_text(values) -> str:
+    return "[" + ", ".join(f"{v:g}" for v in np.asarray(values, dtype=np.float64)) + "]"
 
 
 # A check that every statement has a handler (used by the tests).

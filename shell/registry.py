@@ -14,7 +14,7 @@ Questions a completer can ask (all cheap, no disk, no model evaluation):
     find_option(spec, key)             Option or None (aliases accepted)
     values_for(option)                 the words a choice-like option accepts ('' when free-form)
     option.takes_path                  whether to complete file names
-    spec.subcommands                   the forms of `data`, `plot`, `save`, `load`, `set`
+    spec.subcommands                   the forms of `data`, `plot`, `gan`, `demo`, `save`, `load`, `set`
 
 Option kinds (`Option.kind`): int, float, str, bool, choice, path, shape, floats (a list of floats,
 also `logspace(a,b,n)` / `linspace(a,b,n)`), size (an int or a pair), names (one or more words from
@@ -52,6 +52,11 @@ def _metrics() -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+def _edge_filters() -> tuple[str, ...]:
+    from engine.tools.experiments import EDGE_FILTERS
+    return tuple(EDGE_FILTERS)
+
+
 def _backends() -> tuple[str, ...]:
     from engine.backends import backend_names
     return tuple(backend_names())
@@ -63,6 +68,8 @@ SPLITS = ("train", "test")
 EVAL_SPLITS = ("both", "train", "test")
 LAYOUTS = ("steps", "features")
 SCALES = ("unit", "symmetric", "none")
+SERIES_FORMATS = ("windows", "standard")
+VALIDATION_DATA = ("none", "test")
 
 #: name -> tuple of words or a zero-argument function returning them (dynamic sets come from the engine).
 VALUE_SETS: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
@@ -77,6 +84,9 @@ VALUE_SETS: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     "eval_splits": EVAL_SPLITS,
     "layouts": LAYOUTS,
     "scales": SCALES,
+    "series_formats": SERIES_FORMATS,
+    "validation_data": VALIDATION_DATA,
+    "edge_filters": _edge_filters,
     "layers": lambda: tuple(layer_heads()),
     "topics": lambda: tuple(dict.fromkeys([*help_topics(), *(word for name in _WORD_SETS
                                                               for word in value_set(name))])),
@@ -418,7 +428,8 @@ def _model_option():
     return Option("model", "name", "which model (default: the current one)", refers="model")
 
 
-_TO_PNG = Option("to", "path", "PNG file to write", suffixes=(".png",), aliases=("file", "path"))
+_OUT_NOTE = " (a relative path goes into the output folder, see `set out`)"
+_TO_PNG = Option("to", "path", "PNG file to write" + _OUT_NOTE, suffixes=(".png",), aliases=("file", "path"))
 _SEED = Option("seed", "int", "random seed", default=0, check=NON_NEGATIVE)
 
 DATA_FORMS = (
@@ -443,8 +454,15 @@ DATA_FORMS = (
                     aliases=("length_of_sequence", "step")),
              Option("train", "int", "known points used for training (dim)", default=12, check=POSITIVE,
                     aliases=("dim", "known")),
-             Option("path", "path", "CSV file with header x,y (default: data/energies.csv)", suffixes=(".csv",))),
-            example="data energies window=2 train=12", parent="data", computes=True),
+             Option("path", "path", "CSV file with header x,y (default: data/energies.csv)", suffixes=(".csv",)),
+             Option("format", "choice", "windows: samples are `window` consecutive y values -> the next y "
+                    "(format_data); standard: x -> y, each sample one x value as a sequence of length 1, "
+                    "(N, 1, 1), the first `train` points for training and the rest as test", default="windows",
+                    values="series_formats", aliases=("formatting",))),
+            example="data energies window=2 train=12", parent="data", computes=True,
+            details="The lecture trains on dim = 12 points. With format=windows (its main examples) "
+                    "window=2 gives 10 samples (10, 2, 1); with format=standard (its last example) 12 "
+                    "samples x (12, 1, 1) -> y and 8 test samples."),
     Command("mnist", "MNIST from local IDX files (nothing is downloaded)",
             (Option("path", "path", "folder with the four IDX files (default: $NNLAB_DATA or ~/.nnlab/data)",
                     positional=True),
@@ -503,6 +521,18 @@ PLOT_FORMS = (
              Option("index", "int", "which image", default=0, check=NON_NEGATIVE),
              Option("on", "choice", "which part of the data", default="test", values="splits"), _model_option()),
             example="plot featuremaps to=maps.png index=0", parent="plot", computes=True),
+    Command("samples", "images made by a generator model from random noise (the GAN's 4x4 grid)",
+            (_TO_PNG, _model_option(),
+             Option("count", "int", "how many images (the lecture: 16)", default=16, check=POSITIVE),
+             Option("seed", "int", "seed of the noise (the same seed gives the same noise, to compare epochs)",
+                    default=0, check=NON_NEGATIVE),
+             Option("means", "float", "latent exploration: noise column k ~ N(means·m_k, (stds·m_k)^2), "
+                    "m = linspace(-1,1,noise) (the lecture's generate_latent_points); default N(0, 1)",
+                    aliases=("scale_means",)),
+             Option("stds", "float", "latent exploration: scale of the standard deviations (with means=)",
+                    aliases=("scale_stds",)),
+             Option("title", "str", "figure title")),
+            example="plot samples model=generator count=16 to=samples.png", parent="plot", computes=True),
 )
 
 STATEMENTS: tuple[Command, ...] = (
@@ -519,11 +549,15 @@ STATEMENTS: tuple[Command, ...] = (
     Command("model", "define a model: one layer per line, closed by `end`; each line echoes its output shape",
             (Option("name", "name", "the model's name", positional=True, required=True),
              Option("input", "shape", "input shape without the batch axis (default: the data's)",
-                    aliases=("input_shape", "shape"))),
+                    aliases=("input_shape", "shape")),
+             Option("extend", "bool", "add the block's layers to the end of the existing model NAME instead of "
+                    "replacing it (Keras's model.add after a summary)", default=False, aliases=("add",))),
             example="model cnn input=(8,8,1)\n  conv2d 10 kernel=3 padding=same activation=relu\n"
-                    "  maxpool2d 2\n  flatten\n  dense 10 activation=softmax\nend",
+                    "  maxpool2d 2\nend\nsummary\nmodel cnn extend=true\n  flatten\n  dense 10 activation=softmax\n"
+                    "end\nsummary",
             opens_block=True, details="Inside the block: layer lines (see `layers`), `end` to finish, "
-                                      "`abort` to discard the model at the prompt."),
+                                      "`abort` to discard the model (or, with extend=true, the added layers) "
+                                      "at the prompt."),
     Command("use", "make another defined model the current one",
             (Option("name", "name", "a model defined earlier", positional=True, required=True, refers="model"),),
             example="model a input=(4,)\n  dense 2\nend\nmodel b input=(4,)\n  dense 3\nend\nuse a"),
@@ -552,12 +586,15 @@ STATEMENTS: tuple[Command, ...] = (
              Option("batch_size", "int", "samples per step", default=32, check=POSITIVE, aliases=("batch",)),
              Option("validation_split", "float", "fraction at the end of the data used for validation", default=0.0,
                     check=VALIDATION, aliases=("val_split", "validation")),
+             Option("validation_data", "choice", "validate on another part of the data after every epoch "
+                    "(test: Keras's validation_data=(x_test, y_test)); not together with validation_split",
+                    default="none", values="validation_data", aliases=("validate_on",)),
              Option("shuffle", "bool", "reshuffle every epoch", default=True),
              Option("seed", "int", "reseed the random generator first", check=NON_NEGATIVE),
              _model_option()),
             example="data digits\nmodel cnn\n  flatten\n  dense 10 activation=softmax\nend\n"
                     "compile optimizer=sgd loss=categorical_crossentropy metrics=accuracy\n"
-                    "train epochs=1 batch_size=100", computes=True),
+                    "train epochs=1 batch_size=100 validation_data=test", computes=True),
     Command("evaluate", "loss and metrics on the training and test data (a table)",
             (Option("on", "choice", "which data", default="both", values="eval_splits"),
              Option("batch_size", "int", "samples per step", default=32, check=POSITIVE, aliases=("batch",)),
@@ -568,7 +605,7 @@ STATEMENTS: tuple[Command, ...] = (
     Command("predict", "the model's output for the first rows (a table), or all rows to a CSV file",
             (Option("rows", "int", "how many rows to show", default=5, check=POSITIVE, aliases=("n",)),
              Option("on", "choice", "which data", default="test", values="splits"),
-             Option("to", "path", "CSV file for all predictions", suffixes=(".csv",), aliases=("file",)),
+             Option("to", "path", "CSV file for all predictions" + _OUT_NOTE, suffixes=(".csv",), aliases=("file",)),
              _model_option()),
             example="data digits\nmodel cnn\n  flatten\n  dense 10 activation=softmax\nend\npredict rows=3",
             computes=True),
@@ -577,11 +614,16 @@ STATEMENTS: tuple[Command, ...] = (
             (Option("known", "int", "true points given before predicting (default: the training points)",
                     check=POSITIVE, aliases=("n_known", "dim")),
              Option("window", "int", "inputs per prediction (default: the model's time steps)", check=POSITIVE),
-             Option("to", "path", "PNG file for the plot", suffixes=(".png",), aliases=("plot",)),
-             Option("csv", "path", "CSV file for x, true and predicted values", suffixes=(".csv",)),
+             Option("to", "path", "PNG file for the plot" + _OUT_NOTE, suffixes=(".png",), aliases=("plot",)),
+             Option("csv", "path", "CSV file for x, true and predicted values" + _OUT_NOTE, suffixes=(".csv",)),
              _model_option()),
             example="data energies\nmodel rnn input=(2,1)\n  simple_rnn 8\n  dense 1\nend\n"
-                    "compile optimizer=adam loss=mse\nextrapolate known=12", computes=True),
+                    "compile optimizer=adam loss=mse\nextrapolate known=12", computes=True,
+            details="With windowed data (`data energies`, `window`) the first `known` points are given and "
+                    "every later point is predicted from the `window` values before it, predictions fed back "
+                    "(the recursion the lecture's test_rnn means; its code breaks at the second step). With "
+                    "`data energies format=standard` each later point is predicted directly from its x "
+                    "(the lecture's last RNN example)."),
     Command("grid", "grid search over learning rate (rows) and L2 λ (columns): train and test accuracy",
             (Option("lr", "floats", "learning rates", default="logspace(-5,1,7)", aliases=("eta", "etas")),
              Option("l2", "floats", "L2 penalties (set on every layer that has an l2 option)",
@@ -589,11 +631,67 @@ STATEMENTS: tuple[Command, ...] = (
              Option("epochs", "int", "epochs per cell (the lecture: 100)", default=100, check=POSITIVE),
              Option("batch_size", "int", "samples per step (the lecture: 100)", default=100, check=POSITIVE,
                     aliases=("batch",)),
-             Option("to", "path", "PNG file: writes FILE_train.png and FILE_test.png heatmaps", suffixes=(".png",)),
+             Option("to", "path", "PNG file: writes FILE_train.png and FILE_test.png heatmaps" + _OUT_NOTE,
+                    suffixes=(".png",)),
              _model_option()),
             example="data digits\nmodel cnn\n  flatten\n  dense 10 activation=softmax l2=1e-4\nend\n"
                     "compile optimizer=sgd loss=categorical_crossentropy metrics=accuracy\n"
                     "grid lr=0.01,0.1 l2=1e-4 epochs=1", computes=True),
+    Command("gan", "train a generative adversarial network: a generator and a discriminator model",
+            subcommands=(
+                Command("train", "the lecture's DCGAN loop on the current data's training images: per batch, "
+                                 "noise z ~ N(0,1) of batch_size rows, D loss BCE(1, D(x)) + BCE(0, D(G(z))), "
+                                 "G loss BCE(1, D(G(z))) (logits), one Adam step each at the same weights",
+                        (Option("generator", "name", "the generator model: input (noise,), output shaped like "
+                                "the images", required=True, refers="model", aliases=("g", "gen")),
+                         Option("discriminator", "name", "the discriminator model: input the images, output "
+                                "(None, 1) logits", required=True, refers="model", aliases=("d", "disc")),
+                         Option("epochs", "int", "passes over the images (the lecture: 30)", default=1,
+                                check=POSITIVE),
+                         Option("batch_size", "int", "real images per step, and the noise rows of every step "
+                                "(the lecture: 256)", default=256, check=POSITIVE, aliases=("batch",)),
+                         Option("noise", "int", "noise dimension (default: the generator's input size)",
+                                check=POSITIVE, aliases=("noise_dim", "latent_dim")),
+                         Option("lr", "float", "learning rate of both Adam optimizers", default=1e-4,
+                                check=POSITIVE_FLOAT, aliases=("learning_rate",)),
+                         Option("csv", "path", "CSV file for the losses per epoch (the lecture's lossfile.txt)"
+                                + _OUT_NOTE, suffixes=(".csv",), aliases=("losses",))),
+                        example="gan train generator=G discriminator=D epochs=30 batch_size=256 noise=100",
+                        parent="gan", computes=True,
+                        details="The losses per epoch go into the generator's history (`plot history "
+                                "model=G`); `plot samples model=G` draws generated images. Ctrl-C stops "
+                                "after the current batch and keeps both models."),
+            ),
+            example="data digits\n"
+                    "model g input=(8,)\n  dense 64 activation=tanh\n  reshape (8,8,1)\nend\n"
+                    "model d input=(8,8,1)\n  flatten\n  dense 1\nend\n"
+                    "gan train generator=g discriminator=d epochs=1 batch_size=128\n"
+                    "plot samples model=g count=4", computes=True),
+    Command("demo", "small demonstrations from the lecture's opening (no training)",
+            subcommands=(
+                Command("polynomial", "multiplying polynomials is a 1-D convolution: prints the coefficients "
+                                      "from np.convolve, the Toeplitz matrix T of a, T·b, and checks they agree",
+                        (Option("a", "floats", "coefficients of the first polynomial, lowest power first",
+                                default="(1,2)"),
+                         Option("b", "floats", "coefficients of the second polynomial, lowest power first",
+                                default="(3,1)"),
+                         Option("to", "path", "PNG file: the coefficients of a, b and a·b against the power"
+                                + _OUT_NOTE, suffixes=(".png",))),
+                        example="demo polynomial a=(1,2) b=(3,1)", parent="demo", computes=True),
+                Command("filters", "2-D cross-correlation of one image with hand-made 3x3 filters (edge "
+                                   "detection, blur, sharpen): prints the filters and checks the engine's "
+                                   "conv2d against the plain formula; plots the image and the responses",
+                        (Option("index", "int", "which image of the current data (default data: digits)",
+                                default=0, check=NON_NEGATIVE),
+                         Option("on", "choice", "which part of the data", default="train", values="splits"),
+                         Option("filters", "names", "which filters (default: all)", values="edge_filters"),
+                         Option("padding", "choice", "'same' keeps the image size, 'valid' shrinks it",
+                                default="same", values="paddings"),
+                         Option("to", "path", "PNG file for the image and the responses; the filters go to "
+                                "FILE_kernels.png" + _OUT_NOTE, suffixes=(".png",))),
+                        example="demo filters index=0 to=edges.png", parent="demo", computes=True),
+            ),
+            example="demo polynomial a=(1,2,3) b=(4,5,6,7)", computes=True),
     Command("plot", "write a figure as PNG and print its path", subcommands=PLOT_FORMS,
             example="plot history to=history.png", computes=True),
     Command("save", "save the model's weights (.npz) or the session as a script (.nn)",
@@ -622,6 +720,12 @@ STATEMENTS: tuple[Command, ...] = (
                 Command("seed", "reseed the random generator (weights, shuffling, dropout)",
                         (Option("value", "int", "the seed", positional=True, required=True, check=NON_NEGATIVE),),
                         example="set seed 0", parent="set"),
+                Command("out", "the folder where plots and CSV files with a relative path are written "
+                               "(default: $NNLAB_OUT, else ./nnlab_out); `set out .` writes into the "
+                               "current folder",
+                        (Option("folder", "path", "the output folder (created when something is written)",
+                                positional=True, required=True, aliases=("dir", "path")),),
+                        example="set out results", parent="set"),
             ), example="set seed 0"),
     Command("help", "help on the language, a statement, a layer or an option value set",
             (Option("topic", "choice", "statement, layer, value set (activations, optimizers, losses, ...) or "

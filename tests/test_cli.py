@@ -220,3 +220,13 @@ def test_training_progress_on_a_terminal(monkeypatch):
     text = buf.getvalue()
     assert "epoch 2/2  loss 0.5000  accuracy 0.7500" in text
     assert progress.finished_epochs == 2 and progress.batch == 3
+
+
+def test_out_option_sends_plots_to_the_given_folder(tmp_path):
+    script = tmp_path / "s.nn"
+    script.write_text("demo polynomial a=(1,2) b=(3,1) to=p.png\n")
+    result = subprocess.run([sys.executable, "-m", "shell", "run", str(script), "--out", str(tmp_path / "plots")],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "plots" / "p.png").is_file()
+    assert not (tmp_path / "nnlab_out").exists()

@@ -86,7 +86,9 @@ def conv2d_backward_weight(dy, x, w_shape, strides, pads, dilation):
     out_hw = dy.shape[1:3]
     x_pad = pad_hw(x, pads)
     dw = np.zeros(w_shape, dtype=np.result_type(dy, x))
+    dy_rows = dy.reshape(-1, dy.shape[-1])  # (N*Ho*Wo, Cout): one row per output pixel
     for i in range(kh):
         for j in range(kw):
-            dw[i, j] = np.tensordot(x_pad[tap(i, j, out_hw, strides, dilation)], dy, axes=([0, 1, 2], [0, 1, 2]))
+            # dw[i,j,c,o] = sum over output pixels of x_pad[tap](pixel, c) * dy(pixel, o): one matmul
+            dw[i, j] = x_pad[tap(i, j, out_hw, strides, dilation)].reshape(-1, x.shape[-1]).T @ dy_rows
     return dw
