@@ -666,6 +666,16 @@ class _Converter:
             return tuple(self._int_of(item, "a pair of integers") for item in tree.items)
         return self._int_of(tree, "an integer or a pair (a,b)")
 
+    def kind_range(self, tree):
+        items = tree.items if isinstance(tree, _Seq) else [tree]
+        if len(items) != 2:
+            raise self.fail(f"{self.opt.name} must be two numbers (low,high), got {self.raw}", None, self.hint())
+        low, high = (self._float_of(item) for item in items)
+        if not low < high:
+            raise self.fail(f"{self.opt.name} must go from low to high, got {self.raw}", None,
+                            f"write {self.opt.name}=({min(low, high):g},{max(low, high):g})" if low != high else None)
+        return low, high
+
     def kind_floats(self, tree):
         if isinstance(tree, _Call):
             func = _FUNCTIONS.get(tree.name.lower())

@@ -63,6 +63,13 @@ def format_number(value) -> str:
     return f"{v:.4f}"
 
 
+def format_shape(shape) -> str:
+    """(None, 8, 8, 10) as Keras prints it; a 1-tuple keeps its comma; None is '(unknown)'."""
+    if shape is None:
+        return "(unknown)"
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 class Output:
     """A Rich Console (stdout) and an error console (stderr by default) with nnlab's formatting."""
 

@@ -19,7 +19,7 @@ Questions a completer can ask (all cheap, no disk, no model evaluation):
 Option kinds (`Option.kind`): int, float, str, bool, choice, path, shape, floats (a list of floats,
 also `logspace(a,b,n)` / `linspace(a,b,n)`), size (an int or a pair), names (one or more words from
 a value set, comma separated), columns (column names, indices or ranges like 0:64), padding
-(valid/same or an int), name (an identifier).
+(valid/same or an int), name (an identifier), range (two numbers, low < high: `(0.5,1)`).
 """
 from __future__ import annotations
 
@@ -132,12 +132,12 @@ UNIT_INTERVAL = _check("between 0 and 1", lambda v: 0 <= v <= 1)
 # --------------------------------------------------------------------------------------------------
 
 KINDS = ("int", "float", "str", "bool", "choice", "path", "shape", "floats", "size", "names", "columns",
-         "padding", "name")
+         "padding", "name", "range")
 
 _KIND_PLACEHOLDER = {
     "int": "N", "float": "X", "str": "TEXT", "bool": "true|false", "choice": "NAME", "path": "FILE",
     "shape": "(D,...)", "floats": "LIST", "size": "K|(KH,KW)", "names": "NAME[,NAME]",
-    "columns": "COLS", "padding": "valid|same|P", "name": "NAME",
+    "columns": "COLS", "padding": "valid|same|P", "name": "NAME", "range": "(LO,HI)",
 }
 
 
@@ -501,8 +501,10 @@ DATA_FORMS = (
 
 PLOT_FORMS = (
     Command("history", "loss and metrics per epoch of the current model (all its training so far)",
-            (_TO_PNG, Option("title", "str", "figure title"), _model_option()),
-            example="plot history to=history.png", parent="plot", computes=True),
+            (_TO_PNG, Option("title", "str", "figure title"), _model_option(),
+             Option("ylim", "range", "y range of the metrics plot (the loss plot when there are no metrics), "
+                    "e.g. (0.5,1) as the lecture's plt.ylim([0.5, 1])")),
+            example="plot history to=history.png ylim=(0.5,1)", parent="plot", computes=True),
     Command("predictions", "the series and the model's prediction (after `extrapolate`, or predict on a series)",
             (_TO_PNG, Option("title", "str", "figure title"), _model_option()),
             example="plot predictions to=predictions.png", parent="plot", computes=True),

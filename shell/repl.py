@@ -9,9 +9,10 @@ How it behaves:
 
 - Each command runs after the prompt has returned, so Rich (training bars, tables) owns the terminal
   while it runs and nothing is printed while the prompt is drawn.
-- Enter runs the line only when it is valid: syntax errors, and inside a `model ... end` block layers whose
-  shape does not fit, are refused at the prompt with the message in the bottom bar; the text stays and the
-  cursor sits at the error. A line that still fails when it runs inside a block comes back for editing.
+- Enter runs the line only when it is valid (the session's `validate_text`): syntax errors, and inside a
+  `model ... end` block layers whose shape does not fit, are refused at the prompt with the message in the
+  bottom bar; the text stays and the cursor sits at the error. A line that still fails when it runs inside
+  a block comes back for editing.
 - A pasted block (or a block recalled from history) runs exactly as if its lines were typed one by one;
   when a line fails, it and the lines after it come back in the buffer.
 - Tab completes statements, layers (inside a block), options (`key=`) and their values, and file names;
@@ -21,7 +22,7 @@ How it behaves:
   a whole `model ... end` block as one entry, consecutive duplicates dropped, the newest 2000 kept.
 - Ctrl-C clears the line at the prompt; during `train` it stops after the current batch (the interpreter's
   handler; a second Ctrl-C stops at once) and the model keeps its weights. Ctrl-D on an empty line quits;
-  when a model has trained weights that were not saved it asks once.
+  when a model has trained weights that were not saved (the session's `unsaved_models`) it asks once.
 - An nnlab bug prints one line and the hint that `nnlab --debug` shows the traceback.
 
 Start-up cost is prompt-toolkit only: nothing here imports Numba, CuPy, matplotlib or scikit-learn.
@@ -42,10 +43,10 @@ from prompt_toolkit.history import FileHistory, History
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.validation import ValidationError, Validator
 
-from shell import language
 from shell.completion import NNCompleter
 from shell.errors import NNError
-from shell.highlight import STYLE, NNLexer, block_states
+from shell.highlight import STYLE, NNLexer
+from shell.output import format_seconds, format_shape
 
 HISTORY_ENV = "NNLAB_HISTORY"
 DEFAULT_HISTORY = "~/.nnlab_history"
@@ -165,141 +166,14 @@ class MemoryHistory(NNHistory):
 
 
 # --------------------------------------------------------------------------------------------------
-# Validation: syntax (the session's own check) and, inside blocks, shapes
+# Validation: the session's own check (syntax, and inside blocks the shapes)
 # --------------------------------------------------------------------------------------------------
-
-def _shape(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-class _ShapeTracker:
-    """Follows the output shape through layer lines without building anything (no weights, no random
-    numbers): the layer is constructed and asked for `compute_output_shape`, exactly the check
-    `Sequential.add` makes when the line runs."""
-
-    def __init__(self, shape, counts=None, layers: int = 0, declared: bool = False):
-        self.shape = None if shape is None else tuple(shape)
-        self.counts = dict(counts or {})
-        self.layers = layers
-        self.declared = declared   # the input shape was written (input= or an `input` line), not the data's
-        self.previous = None       # name of the last layer (for the hint)
-
-    @classmethod
-    def for_open_block(cls, session):
-        models = getattr(session, "models", {}) or {}
-        entry = models.get(getattr(session, "block_model", None))
-        if entry is None:
-            return None
-        return cls._after(entry, session)
-
-    @classmethod
-    def _after(cls, entry, session):
-        """Following the layers of an existing model (an open block, or `model NAME extend=true`)."""
-        model = entry.model
-        tracker = cls(None, getattr(entry, "counts", {}), len(model.layers),
-                      declared=bool(model.layers) or model.input_layer is not None)
-        if model.layers:
-            tracker.shape = model.layers[-1].output_shape
-            tracker.previous = model.layers[-1].name
-        elif model.input_layer is not None:
-            tracker.shape = model.input_layer.output_shape
-        else:
-            tracker.shape = _data_shape(session)
-        return tracker
-
-    @classmethod
-    def for_header(cls, node, session):
-        if node.get("extend"):                   # `model NAME extend=true` adds layers to NAME
-            entry = (getattr(session, "models", {}) or {}).get(node.value("name"))
-            return cls._after(entry, session) if entry is not None else cls(None, declared=True)
-        shape = node.value("input")
-        if shape is not None:
-            return cls((None, *shape), declared=True)
-        return cls(_data_shape(session))
-
-    def check(self, node) -> NNError | None:
-        """The error the layer line would give for the shape so far (None when it fits or cannot be known)."""
-        spec = node.spec
-        if spec.keras == "InputLayer":
-            if self.layers == 0 and not self.declared:
-                self.shape, self.declared = (None, *node.value("shape")), True
-            else:
-                self.shape = None            # the interpreter reports it; stop following shapes
-            return None
-        if self.shape is None:
-            return None
-        from engine.layers import ShapeError, snake_case
-        values = node.values()
-        base = snake_case(spec.keras)
-        count = self.counts.get(base, 0)
-        name = values.get("name") or (base if count == 0 else f"{base}_{count}")
-        try:
-            layer = spec.build(values, name=name)
-            output = tuple(layer.compute_output_shape(self.shape))
-        except ShapeError as exc:
-            hint = (f"the previous layer '{self.previous}' outputs {_shape(self.shape)}" if self.previous
-                    else f"the model's input is {_shape(self.shape)}")
-            return node.error(str(exc), hint)
-        except (ValueError, TypeError) as exc:
-            return node.error(str(exc), f"`layers {spec.name}` shows the options")
-        except Exception:  # pragma: no cover - leave anything unexpected to the interpreter
-            self.shape = None
-            return None
-        if "name" not in values:
-            self.counts[base] = count + 1
-        self.layers += 1
-        self.previous = name
-        self.shape = output
-        return None
-
-
-def _data_shape(session):
-    data = getattr(session, "data", None)
-    x = getattr(data, "x_train", None) if data is not None else None
-    if x is None:
-        return None
-    return (None, *(int(d) for d in x.shape[1:]))
-
 
 def error_text(err: NNError, line_number: int | None = None) -> str:
     """One line for the validation bar: the message and the hint."""
     where = f"line {line_number}: " if line_number is not None else ""
     hint = f" — {err.hint}" if err.hint else ""
     return f"{where}{err.message}{hint}"
-
-
-def check_text(session, text: str) -> tuple[int, NNError] | None:
-    """(character offset in `text`, error) for the first line of `text` that the prompt must refuse."""
-    lines = text.split("\n")
-    states = block_states(lines, bool(session.in_block))
-    tracker = _ShapeTracker.for_open_block(session) if session.in_block else None
-    offset = 0
-    for index, (line, in_block) in enumerate(zip(lines, states)):
-        if index == 0:
-            err = session.validate_line(line)
-        else:
-            err = language.check_line(line, in_block)
-        if err is None:
-            err, tracker = _shape_error(session, line, in_block, tracker)
-        if err is not None:
-            column = min(max(err.column - 1, 0), len(line))
-            return offset + column, err
-        offset += len(line) + 1
-    return None
-
-
-def _shape_error(session, line: str, in_block: bool, tracker):
-    try:
-        node = language.parse_line(line, 1, "<stdin>", in_block=in_block)
-    except NNError as err:  # pragma: no cover - checked just before
-        return err, tracker
-    if node.kind == "layer" and tracker is not None:
-        return tracker.check(node), tracker
-    if node.kind == "statement" and node.spec is not None and node.spec.opens_block:
-        return None, _ShapeTracker.for_header(node, session)
-    if node.kind in ("end", "abort"):
-        return None, None
-    return None, tracker
 
 
 class NNValidator(Validator):
@@ -310,7 +184,7 @@ class NNValidator(Validator):
 
     def validate(self, document: Document) -> None:
         try:
-            found = check_text(self.session, document.text)
+            found = self.session.validate_text(document.text)
         except Exception:  # pragma: no cover - never block Enter because of a checker bug
             return
         if found is None:
@@ -340,12 +214,8 @@ class Repl:
         self.last_seconds: float | None = None
         self._default = ""
         self._block_lines: list[str] = []
-        self._errors = 0
-        self._dirty: dict[int, object] = {}      # id(ModelEntry) -> entry with unsaved trained weights
-        self._epochs_seen: dict[int, int] = {}
         self._history_search = False
         self._warned_history = False
-        self._count_errors()
         self.completer = NNCompleter(session)
         self.lexer = NNLexer(lambda: bool(self.session.in_block))
         self.validator = NNValidator(session)
@@ -408,23 +278,6 @@ class Repl:
 
         return bindings
 
-    def _count_errors(self) -> None:
-        """Count the errors the session prints (to know whether a line failed)."""
-        if hasattr(self.session, "error_count"):
-            return
-        out = self.session.out
-        for name in ("error", "internal_error"):
-            original = getattr(out, name)
-
-            def counting(*args, _original=original, **kwargs):
-                self._errors += 1
-                return _original(*args, **kwargs)
-            setattr(out, name, counting)
-
-    def _error_count(self) -> int:
-        count = getattr(self.session, "error_count", None)
-        return count if isinstance(count, int) else self._errors
-
     # --- prompt pieces --------------------------------------------------------------------------------
     def prompt_text(self) -> str:
         if self.session.in_block:
@@ -448,7 +301,7 @@ class Repl:
             count = len(model.layers) if model is not None else 0
             shape = (model.layers[-1].output_shape if model is not None and model.layers else
                      model.input_layer.output_shape if model is not None and model.input_layer is not None else None)
-            shown = _shape(shape) if shape is not None else "input from the data"
+            shown = format_shape(shape) if shape is not None else "input from the data"
             return [("class:bottom-toolbar.block", f" model {name} "),
                     ("", f" {count} layer{'s' if count != 1 else ''}, output {shown}"), sep,
                     ("class:bottom-toolbar.key", "end"), ("", " closes the block · "),
@@ -458,7 +311,7 @@ class Repl:
                  ("", "data "), ("class:bottom-toolbar.key", data), sep,
                  ("", "model "), ("class:bottom-toolbar.key", self._model_status())]
         if self.last_seconds is not None:
-            parts += [sep, ("", f"last {_seconds(self.last_seconds)}")]
+            parts += [sep, ("", f"last {format_seconds(self.last_seconds)}")]
         parts += [sep, ("class:bottom-toolbar.dim", "Tab completes · help · Ctrl-D quits ")]
         return parts
 
@@ -481,8 +334,7 @@ class Repl:
             return f"{name} (not compiled)"
         epochs = entry.epochs_trained
         if epochs:
-            return f"{name} ({epochs} epoch{'s' if epochs != 1 else ''}" + \
-                (", unsaved)" if id(entry) in self._dirty else ")")
+            return f"{name} ({epochs} epoch{'s' if epochs != 1 else ''}" + (", unsaved)" if entry.unsaved else ")")
         return f"{name} (compiled)"
 
     # --- the loop --------------------------------------------------------------------------------------
@@ -542,7 +394,7 @@ class Repl:
     def _run_line(self, line: str) -> str:
         session = self.session
         was_in_block = bool(session.in_block)
-        errors = self._error_count()
+        errors = session.error_count
         start = time.perf_counter()
         try:
             session.feed_line(line)
@@ -555,9 +407,8 @@ class Repl:
         finally:
             if line.strip():
                 self.last_seconds = time.perf_counter() - start
-        failed = self._error_count() > errors
+        failed = session.error_count > errors
         self._record(line, was_in_block, failed)
-        self._track_weights(line, failed)
         if session.finished:
             return "stop"
         return "failed" if failed else "ok"
@@ -598,43 +449,11 @@ class Repl:
             self.session.out.warning(f"cannot write the history file ({error}); set {HISTORY_ENV} to another "
                                      f"file, or to nothing to keep history in memory")
 
-    # --- unsaved weights -------------------------------------------------------------------------------
-    def _track_weights(self, line: str, failed: bool) -> None:
-        session = self.session
-        for entry in session.models.values():
-            key = id(entry)
-            if entry.epochs_trained != self._epochs_seen.get(key, 0):
-                self._epochs_seen[key] = entry.epochs_trained
-                self._dirty[key] = entry
-        if failed:
-            return
-        try:
-            node = language.parse_line(line, 1, "<stdin>", in_block=False)
-        except NNError:
-            return
-        if node.kind != "statement" or node.name not in ("train", "save", "load"):
-            return
-        if node.name != "train" and node.sub != "weights":
-            return
-        entry = session.models.get(node.value("model") or session.current)
-        if entry is None:
-            return
-        if node.name == "train":
-            self._dirty[id(entry)] = entry
-        else:
-            self._dirty.pop(id(entry), None)
-
-    def unsaved_models(self) -> list[str]:
-        """Names of models whose trained weights were not saved (or loaded) since training."""
-        if hasattr(self.session, "unsaved_models"):
-            return list(self.session.unsaved_models())
-        live = {id(entry) for entry in self.session.models.values()}
-        return [entry.name for key, entry in self._dirty.items() if key in live]
-
+    # --- leaving ---------------------------------------------------------------------------------------
     def confirm_quit(self) -> bool:
         """True to leave: always, unless trained weights are unsaved and the answer is not yes.
         Ctrl-D at the question also quits; Ctrl-C keeps the shell."""
-        unsaved = self.unsaved_models()
+        unsaved = self.session.unsaved_models()
         if not unsaved:
             return True
         question = PromptSession(input=self.input, output=self.output)
@@ -671,11 +490,6 @@ class _QuietWhileRefused(Completer):
 def _completion_selected(buffer) -> bool:
     state = buffer.complete_state
     return state is not None and state.complete_index is not None
-
-
-def _seconds(seconds: float) -> str:
-    from shell.output import format_seconds
-    return format_seconds(seconds)
 
 
 def main(session) -> int:

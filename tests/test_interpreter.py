@@ -226,9 +226,11 @@ def test_script_stops_at_the_first_error_and_reports_syntax_errors_before_runnin
 
 
 def test_internal_errors_are_one_line_unless_debug(monkeypatch):
-    def broken(self, node):
+    from shell.statements import info
+
+    def broken(session, node):
         raise ZeroDivisionError("boom")
-    monkeypatch.setattr(Session, "st_layers", broken)
+    monkeypatch.setattr(info, "st_layers", broken)
     s, out = run_fail("layers\n")
     assert "internal error at t.nn:1: ZeroDivisionError: boom (run with --debug for the traceback)" in out
     assert "Traceback" not in out
@@ -308,6 +310,122 @@ def test_sigint_during_train_stops_after_the_current_batch():
     assert "history keeps 0 finished epochs" in out
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert s.models["m"].model.stop_training is True
+
+
+def test_ctrl_c_just_before_fit_starts_is_not_lost(monkeypatch):
+    # the handler is installed and the live bar started before fit(), which clears model.stop_training:
+    # a Ctrl-C in between must still stop training (after the first batch)
+    s, buf = run_ok(SMALL)
+    model = s.models["m"].model
+    fit = model.fit
+
+    def fit_after_a_ctrl_c(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return fit(*args, **kwargs)
+    monkeypatch.setattr(model, "fit", fit_after_a_ctrl_c)
+    s.feed_line("train epochs=3 batch_size=100")
+    out = buf.getvalue()
+    assert "training stopped by Ctrl-C in epoch 1/3 after batch 1/15" in out
+    assert s.unsaved_models() == ["m"]                      # one batch changed the weights
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+GAN_MODELS = ("data digits\nmodel g input=(8,)\n  dense 64 activation=tanh\n  reshape (8,8,1)\nend\n"
+              "model d input=(8,8,1)\n  flatten\n  dense 1\nend\n")
+
+
+def test_ctrl_c_just_before_gan_training_stops_it_after_the_first_batch(monkeypatch):
+    from engine.tools import gan
+    train_gan = gan.train_gan
+    batches = []
+
+    def train_after_a_ctrl_c(*args, on_batch, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return train_gan(*args, on_batch=lambda *a: (batches.append(a), on_batch(*a)), **kwargs)
+    monkeypatch.setattr(gan, "train_gan", train_after_a_ctrl_c)
+    s, buf = run_ok(GAN_MODELS + "gan train generator=g discriminator=d epochs=2 batch_size=512\n")
+    assert len(batches) == 1
+    assert "gan training stopped by Ctrl-C after 0 finished epochs" in buf.getvalue()
+    assert sorted(s.unsaved_models()) == ["d", "g"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# --------------------------------------------------------------------------------------------------
+# What the REPL asks of the session: errors, unsaved weights, the prompt's check
+# --------------------------------------------------------------------------------------------------
+
+def test_error_count_counts_every_failed_line_and_statement(monkeypatch):
+    s, buf = session()
+    s.feed_line("set seed 1")
+    assert s.error_count == 0
+    s.feed_line("trian")                                    # syntax error
+    s.feed_line("use nothing")                              # runtime error
+    s.feed_line("model m")
+    s.feed_line("  dense 3")                                # no input shape: fails inside the block
+    assert s.error_count == 3 and s.in_block
+    s.feed_line("abort")
+    assert not s.execute_source("set seed 2\nsummary\n") and s.error_count == 4
+    assert not s.execute_source("set seed 2\nsumary\n") and s.error_count == 5
+    from shell.statements import info
+
+    def broken(session, node):
+        raise ZeroDivisionError("boom")
+    monkeypatch.setattr(info, "st_layers", broken)
+    s.feed_line("layers")                                   # an internal error counts too
+    assert s.error_count == 6
+
+
+def test_unsaved_models_follow_training_saving_loading_and_run_scripts(tmp_path):
+    s, buf = run_ok(SMALL)
+    assert s.unsaved_models() == []
+    s.feed_line("train epochs=1 batch_size=100")
+    assert s.unsaved_models() == ["m"]
+    s.feed_line(f"save weights {tmp_path / 'm.npz'}")
+    assert s.unsaved_models() == []
+    s.feed_line("train epochs=1 batch_size=100")
+    s.feed_line(f"load weights {tmp_path / 'm.npz'}")
+    assert s.unsaved_models() == []
+    script = tmp_path / "more.nn"
+    script.write_text("train epochs=1 batch_size=100\n")
+    s.feed_line(f"run {script}")
+    assert s.unsaved_models() == ["m"]
+    s.feed_line("compile optimizer=sgd")                    # no weights change
+    s.feed_line(f"save weights {tmp_path / 'm.npz'}")
+    s.feed_line("evaluate")
+    assert s.unsaved_models() == []
+    _, out = run_fail(SMALL + "train epochs=1 batch_size=100 validation_data=test validation_split=0.5\n")
+    assert "not both" in out                                # a train that never ran changes nothing
+
+
+def test_validate_line_checks_the_layer_shape_inside_an_open_block():
+    from engine import layers, random
+    s, _ = session()
+    s.feed_line("model m input=(4,)")
+    s.feed_line("  dense 6")
+    counters = dict(layers._name_counts)
+    state = random.generator().bit_generator.state
+    err = s.validate_line("  conv2d 3 3")
+    assert "cannot take input shape (None, 6)" in err.message
+    assert err.hint == "the previous layer 'dense' outputs (None, 6)" and err.column == 3
+    assert s.validate_line("  dense 2") is None and s.validate_line("  dense 2 name=dense") is None
+    err = s.validate_line("  dense 0")
+    assert "units" in err.message and err.column == 9                # an engine ValueError, at its option
+    assert dict(layers._name_counts) == counters                     # no engine names used
+    assert random.generator().bit_generator.state == state           # no random numbers drawn
+    assert len(s.models["m"].model.layers) == 1 and s.error_count == 0
+    assert s.validate_line("  dnse 2").message.startswith("unknown layer 'dnse'")
+    s.feed_line("end")
+    assert "layers go inside a model block" in s.validate_line("conv2d 3 3").message     # outside the block
+
+
+def test_validate_text_follows_shapes_through_a_buffer():
+    s, _ = session()
+    text = "model p input=(8,8,1)\n  conv2d 4 3\n  flatten\n  maxpool2d 2\nend"
+    offset, err = s.validate_text(text)
+    assert offset == text.index("maxpool2d") and "(None, 144)" in err.message
+    assert err.hint == "the previous layer 'flatten' outputs (None, 144)"
+    assert s.validate_text("model q input=(3,)\n  dense 2\nend\nsummary") is None
+    assert s.models == {} and s.transcript == []
 
 
 # --------------------------------------------------------------------------------------------------
@@ -548,6 +666,18 @@ def test_real_plot_history_if_available(tmp_path):
     assert callable(plots.plot_history)
     s, buf = run_ok(SMALL + f"train epochs=2 batch_size=200\nplot history to={tmp_path / 'h.png'}\n")
     assert (tmp_path / "h.png").stat().st_size > 1000
+
+
+def test_plot_history_takes_a_y_range(fake_plots, tmp_path):
+    run_ok(SMALL + f"train epochs=1 batch_size=200\nplot history to={tmp_path / 'h.png'} ylim=(0.5,1)\n"
+           f"plot history to={tmp_path / 'g.png'}\n")
+    ranges = [kwargs["ylim"] for name, _, kwargs in fake_plots if name == "plot_history"]
+    assert ranges == [(0.5, 1.0), None]
+    _, out = run_fail(SMALL + "train epochs=1\nplot history ylim=(1,0.5)\n")
+    assert "t.nn:8:19: error: ylim must go from low to high, got (1,0.5)" in out
+    assert "hint: write ylim=(0.5,1)" in out and "trained" not in out        # refused before anything ran
+    _, out = run_fail(SMALL + "plot history ylim=0.5\n")
+    assert "ylim must be two numbers (low,high), got 0.5" in out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def test_layer_examples_build_with_their_example_input():
 
 
 def test_every_statement_has_a_handler_and_no_handler_is_orphaned():
-    from shell.interpreter import handler_names
+    from shell.statements import handler_names
     assert sorted(handler_names()) == sorted(registry.statement_names())
 
 

@@ -618,7 +618,7 @@ def test_ctrl_d_asks_once_about_unsaved_trained_weights(tmp_path):
     weights = tmp_path / "m.npz"
     repl, out = drive([lines("train epochs=1 batch_size=100", f"save weights {weights}"), CTRL_D + "set seed 9\r"],
                       session=session)
-    assert weights.exists() and "seed 9" not in out and repl.unsaved_models() == []
+    assert weights.exists() and "seed 9" not in out and session.unsaved_models() == []
 
 
 def test_quit_also_asks_about_unsaved_weights():
@@ -754,7 +754,7 @@ def test_an_internal_error_prints_one_line_and_the_debug_hint(monkeypatch):
     session, _ = new_session()
     with create_pipe_input() as inp:
         repl = _m().Repl(session, input=inp, output=DummyOutput())
-    monkeypatch.setattr(repl, "_track_weights", lambda *a: 1 / 0)
+    monkeypatch.setattr(repl, "_record", lambda *a: 1 / 0)
     with create_pipe_input() as inp:
         repl.input = inp
         repl.prompt_session = repl._prompt_session()

@@ -55,6 +55,17 @@ def test_history_plot_separates_loss_and_accuracy(tmp_path):
     _png(path)
 
 
+def test_history_ylim_sets_the_metrics_axis_or_else_the_loss_axis():
+    history = {"loss": [1.0, 0.6], "accuracy": [0.5, 0.7]}
+    loss_ax, acc_ax = plots._figure_history(history, ylim=(0.5, 1)).axes
+    assert acc_ax.get_ylim() == (0.5, 1.0) and loss_ax.get_ylim() != (0.5, 1.0)
+    (ax,) = plots._figure_history({"loss": [1.0, 0.6]}, ylim=[0, 2]).axes
+    assert ax.get_ylim() == (0.0, 2.0)
+    for bad in ((1, 0.5), (0.5,), "ab", (0, float("nan"))):
+        with pytest.raises(ValueError, match="ylim"):
+            plots._figure_history(history, ylim=bad)
+
+
 def test_history_with_loss_only_has_one_axis_and_accepts_a_history_object(tmp_path):
     class FakeHistory:
         history = {"loss": [3.0, 2.0], "val_loss": [3.5, 2.5]}

@@ -178,11 +178,13 @@ def _history_dict(history) -> dict:
     return hist
 
 
-def _figure_history(history, title=None):
+def _figure_history(history, title=None, ylim=None):
     hist = _history_dict(history)
     loss_keys = [k for k in hist if k.endswith("loss")]
     metric_keys = [k for k in hist if k not in loss_keys]
     groups = [g for g in (loss_keys, metric_keys) if g]
+    if ylim is not None:
+        ylim = _y_range(ylim)
     fig = _new_figure((7.0 * len(groups), 4.8))
     axes = np.atleast_1d(fig.subplots(1, len(groups), squeeze=False)).ravel()
     for ax, keys in zip(axes, groups):
@@ -203,20 +205,33 @@ def _figure_history(history, title=None):
         ax.legend(fontsize=_TICK_SIZE)
         if max(len(hist[k]) for k in keys) <= 15:
             ax.set_xticks(np.arange(1, max(len(hist[k]) for k in keys) + 1))
+    if ylim is not None:
+        axes[len(groups) - 1].set_ylim(*ylim)          # the metrics (or, without metrics, the loss)
     if title:
         fig.suptitle(title, fontsize=_TITLE_SIZE + 1)
     fig.tight_layout()
     return fig
 
 
-def plot_history(history, path, title=None) -> Path:
+def _y_range(ylim) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in ylim)
+    except (TypeError, ValueError):
+        raise ValueError(f"ylim must be a pair (low, high), got {ylim!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"ylim must be two finite numbers, low < high; got ({lo:g}, {hi:g})")
+    return lo, hi
+
+
+def plot_history(history, path, title=None, ylim=None) -> Path:
     """Loss curves per epoch (x = epoch, counted from 1); accuracy-like metrics on a second subplot.
 
     `history` is `History.history` (a dict of lists) or the History object itself. Keys ending in "loss"
     ("loss", "val_loss") share the first axis; every other key (e.g. "accuracy", "val_accuracy") goes on
-    the second. Validation curves are dashed.
+    the second. Validation curves are dashed. `ylim=(low, high)` fixes the y range of the metrics subplot
+    (of the loss subplot when there are no metrics), as the lecture's `plt.ylim([0.5, 1])`.
     """
-    return _save(_figure_history(history, title), path)
+    return _save(_figure_history(history, title, ylim), path)
 
 
 # --- series extrapolation (test_rnn) ------------------------------------------------------------------

@@ -1,0 +1,88 @@
+"""`save`/`load` (weights, the session), `run` (another script), `set` (seed, output folder) and `quit`."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine import random
+from engine.models import ModelError
+from shell.language import Node, parse
+from shell.statements.common import engine_error, engine_errors, input_path
+
+if TYPE_CHECKING:
+    from shell.interpreter import Session
+
+MAX_RUN_DEPTH = 8
+
+
+class Quit(Exception):
+    """`quit` in a script or at the prompt: the session ends (not an error)."""
+
+
+def st_save(session: Session, node: Node) -> None:
+    path = input_path(node, "file")
+    if node.sub == "session":
+        with engine_errors(node, at="file"):
+            written = session.save_session(path)
+        session.out.print(f"saved {len(session.transcript)} statements to {written}")
+        return
+    entry = session.entry(node)
+    if path.suffix != ".npz":
+        path = path.with_name(path.name + ".npz")
+    start = time.perf_counter()
+    with engine_errors(node, at="file"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        entry.model.save_weights(path)
+    entry.unsaved = False
+    session.done(f"saved {len(entry.model.weights)} weight arrays ({entry.model.count_params():,} params) of "
+                 f"{entry.name} to {path}", time.perf_counter() - start)
+
+
+def st_load(session: Session, node: Node) -> None:
+    entry = session.entry(node)
+    path = input_path(node, "file", must_exist=True)
+    start = time.perf_counter()
+    try:
+        entry.model.load_weights(path)
+    except ModelError as exc:
+        raise node.error(str(exc), "the file holds the weights of a different model (`summary` shows this "
+                         "one's shapes)", at="file") from None
+    except (ValueError, OSError) as exc:
+        raise engine_error(exc, node, at="file") from None
+    entry.unsaved = False
+    session.done(f"loaded {len(entry.model.weights)} weight arrays into {entry.name} from {path}",
+                 time.perf_counter() - start)
+
+
+def st_run(session: Session, node: Node) -> None:
+    path = input_path(node, "file", must_exist=True)
+    if path.is_dir():
+        raise node.error(f"{path} is a folder, not a script", at="file")
+    if session.depth >= MAX_RUN_DEPTH:
+        raise node.error(f"scripts run each other more than {MAX_RUN_DEPTH} deep", "does a script run itself?",
+                         at="file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise node.error(f"cannot read {path}: {exc}", at="file") from None
+    session.execute_nested(parse(text, str(node.value("file"))))
+
+
+def st_set(session: Session, node: Node) -> None:
+    if node.sub == "out":
+        folder = Path(os.path.expanduser(str(node.value("folder"))))
+        if folder.exists() and not folder.is_dir():
+            raise node.error(f"{folder} is a file, not a folder", at="folder")
+        session.out_dir = folder
+        session.out.print(f"output folder: {folder} (plots and CSV files with a relative path go there)")
+        return
+    value = node.value("value")
+    random.set_seed(value)
+    session.seed = value
+    session.out.print(f"seed {value}")
+
+
+def st_quit(session: Session, node: Node) -> None:
+    raise Quit()
