@@ -76,6 +76,8 @@ class Backend:
     xp: ModuleType
     kernels: dict = field(repr=False)
     description: str = ""
+    #: called when the backend becomes active; returns the function that undoes it (e.g. thread settings)
+    activate: Callable[[], Callable[[], None]] | None = field(default=None, repr=False)
 
     def __getattr__(self, item):
         try:
@@ -173,17 +175,31 @@ def get_backend(name: str | None = None) -> Backend:
     if name is not None:
         return _load(name)
     if not _current:
-        _current.append(_load("numpy"))
+        _enter(_load("numpy"))
     return _current[-1]
+
+
+_undo: list[Callable[[], None] | None] = []   # one entry per entry of _current
+
+
+def _enter(backend: Backend) -> None:
+    _current.append(backend)
+    _undo.append(backend.activate() if backend.activate else None)
+
+
+def _leave() -> None:
+    _current.pop()
+    undo = _undo.pop()
+    if undo:
+        undo()
 
 
 def set_backend(name: str) -> Backend:
     """Make `name` the active backend for every op from now on."""
     backend = _load(name)
     if _current:
-        _current[-1] = backend
-    else:
-        _current.append(backend)
+        _leave()
+    _enter(backend)
     return backend
 
 
@@ -191,8 +207,8 @@ def set_backend(name: str) -> Backend:
 def use_backend(name: str):
     """Run a block on another backend, then return to the previous one."""
     get_backend()
-    _current.append(_load(name))
+    _enter(_load(name))
     try:
         yield _current[-1]
     finally:
-        _current.pop()
+        _leave()
