@@ -79,12 +79,18 @@ class Tensor:
                 raise RuntimeError(f"backward() needs a gradient for a non-scalar tensor of shape {self.shape}")
             grad = get_backend().xp.ones_like(self.data)
         grads = {id(self): grad.data if isinstance(grad, Tensor) else grad}
+        given = set()  # ids of arrays already stored as some leaf's .grad in this pass
         for t in reversed(_topological_order(self)):
             g = grads.pop(id(t), None)
             if g is None:
                 continue
             if t._fn is None:  # a leaf: parameters and inputs the user made
-                t.grad = g.copy() if t.grad is None else t.grad + g  # a copy: ops may hand out shared or read-only views
+                if t.grad is not None:
+                    g = t.grad + g
+                elif id(g) in given or not _owned(g):
+                    g = g.copy()  # never share one array between two leaves, nor hand out a read-only view
+                given.add(id(g))
+                t.grad = g
                 continue
             for inp, g_in in zip(t._fn.inputs, t._fn.backward(g)):
                 if g_in is None or not isinstance(inp, Tensor) or not inp.requires_grad:
@@ -117,6 +123,12 @@ class Tensor:
     T = property(lambda self: basic.transpose(self, None))
     def exp(self): return basic.exp(self)
     def log(self): return basic.log(self)
+
+
+def _owned(array) -> bool:
+    """True for a writeable array that owns its memory (so storing it as a .grad aliases nothing)."""
+    flags = getattr(array, "flags", None)
+    return flags is not None and flags.owndata and flags.writeable
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
