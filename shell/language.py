@@ -1,19 +1,6 @@
 """The `.nn` language: a tokenizer (for highlighting too), value parsing and the line/script parser.
 
-Grammar (one statement per line; `#` starts a comment at the start of a word; blank lines are fine)::
-
-    script     := { line NEWLINE }
-    line       := [ statement | model_block_line ] [ comment ]
-    statement  := HEAD [ SUBCOMMAND ] { argument }        HEAD from registry.STATEMENTS
-    block      := "model" NAME { option } NEWLINE { layer NEWLINE } "end"
-    layer      := LAYER { argument }                      LAYER from registry.LAYERS
-    argument   := value | KEY "=" value                   positional values fill positional options in order
-    value      := NUMBER | WORD | STRING | tuple | list | call | item { "," item }
-    tuple      := "(" [ item { "," item } [","] ] ")"     list := "[" ... "]"
-    call       := ("logspace" | "linspace") "(" NUMBER "," NUMBER "," NUMBER ")"
-
-Words may contain spaces only inside brackets or quotes: `input=(8, 8, 1)` is one argument.
-Nothing is ever evaluated: numbers, tuples, lists and logspace/linspace are parsed here.
+The grammar is `GRAMMAR` below (what `help language` prints).
 
 `tokenize_line` never raises and its tokens cover the line exactly (for a prompt-toolkit lexer);
 `parse` / `parse_line` raise only :class:`shell.errors.NNError`.
