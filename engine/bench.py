@@ -1,9 +1,11 @@
 """Benchmarks: the same cases on every backend (and PyTorch on the CPU where installed), one table per case.
 
-    python -m engine.bench                       # all cases, every available CPU backend, PyTorch if installed
-    python -m engine.bench --cases conv lstm     # a subset (prefix match on case names)
-    python -m engine.bench --json out.json       # also write the numbers
-    python -m engine.bench --quick               # one timed sample per case (a smoke test, not a measurement)
+    nnlab bench                       # all cases, every available CPU backend, PyTorch if installed
+    nnlab bench --cases conv lstm     # a subset (prefix match on case names)
+    nnlab bench --json out.json       # also write the numbers
+    nnlab bench --quick               # one timed sample per case (a smoke test, not a measurement)
+
+(`python -m engine.bench` is the same command without the shell installed.)
 
 Method: the first call is timed alone (it includes compilation for JIT backends, shown as "first call");
 then warm-up, then at least `--samples` timed samples, each repeating the case until it lasts >= 25 ms;
@@ -334,7 +336,7 @@ def format_table(results: list[Result]) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="nnlab bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="*", help="case name prefixes (default: all)")
     parser.add_argument("--backends", nargs="*", help="engine backends (default: every available CPU backend)")

@@ -18,6 +18,7 @@ EPILOG = """examples:
   nnlab run models/digits_cnn.nn          the lecture's digits CNN
   nnlab run models/digits_cnn.nn --epochs 1 --backend numpy
   nnlab < models/digits_cnn.nn            the same, reading the script from stdin
+  nnlab bench --cases conv lstm           time kernels on every backend and PyTorch (--help for more)
 
 A .nn script holds one statement per line, e.g.
   data digits
@@ -94,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "is 1 when a statement fails.")
     run.add_argument("file", metavar="FILE.nn", help="the script ('-' reads standard input)")
     _add_common(run, suppress=True)
+    commands.add_parser("bench", help="time the kernels on every backend (and PyTorch); see `nnlab bench --help`",
+                        add_help=False)
     return parser
 
 
@@ -142,6 +145,9 @@ def interactive(args) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":               # the benchmark has its own options (engine.bench)
+        from engine import bench
+        return bench.main(argv[1:])
     if argv and argv[0].endswith(".nn") and not argv[0].startswith("-"):
         argv.insert(0, "run")                     # `nnlab FILE.nn` means `nnlab run FILE.nn`
     args = build_parser().parse_args(argv)

@@ -230,3 +230,12 @@ def test_out_option_sends_plots_to_the_given_folder(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert (tmp_path / "plots" / "p.png").is_file()
     assert not (tmp_path / "nnlab_out").exists()
+
+
+def test_nnlab_bench_runs_the_benchmark_command(tmp_path):
+    out = tmp_path / "b.json"
+    result = subprocess.run([sys.executable, "-m", "shell", "bench", "--quick", "--cases", "simple_rnn",
+                             "--backends", "numpy", "--no-torch", "--json", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "simple_rnn_fwd_bwd" in result.stdout and out.is_file()
