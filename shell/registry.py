@@ -57,6 +57,11 @@ def _edge_filters() -> tuple[str, ...]:
     return tuple(EDGE_FILTERS)
 
 
+def _kernel_ops() -> tuple[str, ...]:
+    from engine.tools.kernel_source import op_names
+    return op_names()
+
+
 def _backends() -> tuple[str, ...]:
     from engine.backends import backend_names
     return tuple(backend_names())
@@ -80,6 +85,7 @@ VALUE_SETS: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     "metrics": _metrics,
     "paddings": PADDINGS,
     "backends": _backends,
+    "kernel_ops": _kernel_ops,
     "splits": SPLITS,
     "eval_splits": EVAL_SPLITS,
     "layouts": LAYOUTS,
@@ -431,6 +437,8 @@ def _model_option():
 _OUT_NOTE = " (a relative path goes into the output folder, see `set out`)"
 _TO_PNG = Option("to", "path", "PNG file to write" + _OUT_NOTE, suffixes=(".png",), aliases=("file", "path"))
 _SEED = Option("seed", "int", "random seed", default=0, check=NON_NEGATIVE)
+_DIGITS_CNN = ("data digits\nmodel cnn\n  conv2d 10 kernel=3 padding=same activation=relu\n  maxpool2d 2\n"
+               "  flatten\n  dense 10 activation=softmax\nend\n")
 
 DATA_FORMS = (
     Command("digits", "scikit-learn's 8x8 digits (1797 images, values 0-16, not rescaled), the lecture's split",
@@ -583,6 +591,40 @@ STATEMENTS: tuple[Command, ...] = (
     Command("backend", "list the backends, or switch to one",
             (Option("backend", "choice", "backend to use", positional=True, values="backends", aliases=("name",)),),
             example="backend numpy", computes=True),
+    Command("compare", "run each layer forward + backward on several backends: time, speed-up and the "
+                       "largest differences from the numpy backend",
+            (Option("backends", "names", "backends to compare (default: every one available here); numpy, "
+                    "the reference, always runs", values="backends", aliases=("backend",)),
+             Option("layer", "name", "one layer (default: every layer of the model)", refers="layer"),
+             Option("repeat", "int", "timed runs per backend, after one warm-up (the median is shown)", default=3,
+                    check=POSITIVE),
+             Option("batch", "int", "samples in the input batch", default=32, check=POSITIVE,
+                    aliases=("batch_size",)),
+             _model_option()),
+            example=f"{_DIGITS_CNN}compare backends=numpy,numba repeat=3", computes=True,
+            details="Each backend runs a copy of the layer with the same weights on the same input (the first "
+                    "samples of the current data passed through the layers before it, or random numbers of "
+                    "the layer's input shape) and the same output gradient. Differences are max|a - ref| / "
+                    "max|ref| of the output and of every gradient (x: the input's). The model is not changed."),
+    Command("kernel", "print the source of the kernels that compute an op on a backend",
+            (Option("op", "choice", "a short op name or one kernel of the backend contract", positional=True,
+                    required=True, values="kernel_ops"),
+             Option("backend", "choice", "whose kernels (default: the current backend)", values="backends")),
+            example="kernel conv2d backend=numba", records=False,
+            details="numpy and numba: the Python function of the backend's kernel table and its module; cuda "
+                    "and cuda-emu: the __global__ kernels of engine/backends/cuda/kernels/*.cu with the comment "
+                    "above each (formula and launch geometry)."),
+    Command("gradcheck", "check every layer's backward pass against finite differences (float64)",
+            (Option("layer", "name", "one layer (default: every layer of the model)", refers="layer"),
+             Option("batch", "int", "samples in the random input batch", default=2, check=POSITIVE,
+                    aliases=("batch_size",)),
+             Option("tol", "float", "largest accepted relative error", default=1e-6, check=POSITIVE_FLOAT),
+             _SEED, _model_option()),
+            example=f"{_DIGITS_CNN}gradcheck", computes=True,
+            details="Each layer runs on a float64 copy of its weights (the model is not changed) with random "
+                    "normal input of its input shape, on the current backend; the error is "
+                    "max|analytic - numeric| / (max|analytic| + max|numeric|) over the input and every weight "
+                    "(engine.tools.gradcheck)."),
     Command("train", "fit the current model on the data (Ctrl-C stops after the current batch)",
             (Option("epochs", "int", "passes over the data", default=1, check=POSITIVE),
              Option("batch_size", "int", "samples per step", default=32, check=POSITIVE, aliases=("batch",)),

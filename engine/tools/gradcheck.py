@@ -189,6 +189,32 @@ def check_gradients(fn: Callable, inputs: Sequence, tol: float = DEFAULT_TOL, ep
     return {i: d["error"] for i, d in details.items()}
 
 
+def gradcheck_layer(layer, x, eps: float = DEFAULT_EPS, seed: int = 0) -> dict[str, float]:
+    """Relative error of the gradients of ``layer(x)`` (inference mode) with respect to the input (``"x"``)
+    and every trainable weight (by name), computed on a float64 copy of the layer: the layer itself is not
+    changed. The layer must be built; a weight that is not one of the layer's attributes cannot be swapped
+    for the tensor under test and raises ValueError."""
+    from engine.backends import to_host
+    from engine.tools.compare import layer_copy
+
+    clone, attributes = layer_copy(layer, dtype=np.float64)
+    trainable = [i for i, w in enumerate(clone.weights) if w.trainable]
+    lost = [clone.weights[i].name for i in trainable if i not in attributes]
+    if lost:
+        raise ValueError(f"layer '{layer.name}': weights {', '.join(lost)} are not attributes of the layer")
+    names = [attributes[i] for i in trainable]
+
+    def run(x_t, *ws):  # the copy computes with the tensors under test in place of its own weights
+        for name, w in zip(names, ws):
+            setattr(clone, name, w)
+        return clone(x_t)
+
+    inputs = [np.asarray(x, dtype=np.float64), *(np.asarray(to_host(clone.weights[i].data)) for i in trainable)]
+    errors = gradcheck(run, inputs, eps=eps, seed=seed)
+    labels = ["x", *(clone.weights[i].name for i in trainable)]
+    return {labels[i]: error for i, error in errors.items()}
+
+
 # --- the command line: built-in checks of every differentiable op ------------------------------------------
 
 def builtin_checks() -> dict[str, tuple[Callable, list[np.ndarray]]]:

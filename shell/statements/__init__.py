@@ -13,13 +13,14 @@ finds the form's function the same way (`data_digits`, `plot_history`, ...).
     demo         demo FORM
     files        save, load, run, set, quit
     info         help, layers, backend
+    inspecting   compare (a layer on several backends), kernel (an op's kernel source), gradcheck
     common       engine errors as NNErrors, file options, label text
 """
 from __future__ import annotations
 
-from shell.statements import data, demo, experiments, files, gan, info, models, plotting, training
+from shell.statements import data, demo, experiments, files, gan, info, inspecting, models, plotting, training
 
-MODULES = (data, models, training, experiments, gan, plotting, demo, files, info)
+MODULES = (data, models, training, experiments, gan, plotting, demo, files, info, inspecting)
 
 
 def handler(name: str):
