@@ -14,6 +14,7 @@ import pytest
 
 from shell.interpreter import Session
 from shell.output import Output
+from engine.training import Callback
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -261,17 +262,11 @@ def test_backend_list_and_switch():
 # Ctrl-C during train
 # --------------------------------------------------------------------------------------------------
 
-class RaiseAt:
+class RaiseAt(Callback):
     """An engine callback that raises KeyboardInterrupt (or sends SIGINT) at one batch."""
-
-    model = None
 
     def __init__(self, epoch, batch, how="raise"):
         self.target, self.how, self.epoch = (epoch, batch), how, 0
-
-    def on_train_begin(self, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_end(self, logs=None): pass
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch

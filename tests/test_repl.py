@@ -31,6 +31,7 @@ from shell.completion import NNCompleter
 from shell.highlight import NNLexer, lex_buffer
 from shell.interpreter import Session
 from shell.output import Output
+from tests.test_interpreter import RaiseAt
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -568,24 +569,9 @@ def test_a_failing_line_in_a_paste_comes_back_with_the_rest():
 # Ctrl-C during train, Ctrl-D, unsaved weights (checklist 17, 18)
 # --------------------------------------------------------------------------------------------------
 
-class SigintAt:
+def SigintAt(epoch, batch):  # noqa: N802 (reads like the callback class it builds)
     """An engine callback that sends this process SIGINT at one batch (as Ctrl-C on a terminal does)."""
-
-    model = None
-
-    def __init__(self, epoch, batch):
-        self.target, self.epoch = (epoch, batch), 0
-
-    def on_train_begin(self, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_end(self, logs=None): pass
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_batch_end(self, batch, logs=None):
-        if (self.epoch, batch) == self.target:
-            signal.raise_signal(signal.SIGINT)
+    return RaiseAt(epoch, batch, how="signal")
 
 
 def test_ctrl_c_during_train_stops_after_the_batch_and_keeps_the_model():
