@@ -162,7 +162,7 @@ def _load(name: str) -> Backend:
     if reason is not None:
         others = ", ".join(n for n in available_backends() if n != name)
         _FAILED[name] = reason
-        raise BackendUnavailable(f"backend {name!r} is not available here: {reason}. Use one of: {others}")
+        raise BackendUnavailable(f"backend {name!r} is not available here: {reason}. Available here: {others}")
     missing = [k for k in KERNELS if k not in backend.kernels]
     if missing:
         raise BackendUnavailable(f"backend {name!r} lacks kernels: {', '.join(missing)}")
