@@ -219,6 +219,7 @@ class Command:
     opens_block: bool = False
     records: bool = True          # goes into the session transcript (`save session`)
     computes: bool = False        # reports its time
+    pages: bool = False           # long output: through the pager at the prompt (never in scripts)
     details: str = ""
     parent: str = ""              # the statement a form belongs to ('' for statements)
 
@@ -437,6 +438,9 @@ def _model_option():
 _OUT_NOTE = " (a relative path goes into the output folder, see `set out`)"
 _TO_PNG = Option("to", "path", "PNG file to write" + _OUT_NOTE, suffixes=(".png",), aliases=("file", "path"))
 _SEED = Option("seed", "int", "random seed", default=0, check=NON_NEGATIVE)
+_TERM = Option("term", "bool", "also draw the curves in the terminal as text (Braille on a terminal, ASCII in "
+               "logs and pipes); without to= only the text chart is drawn, no PNG", default=False,
+               aliases=("text",))
 _DIGITS_CNN = ("data digits\nmodel cnn\n  conv2d 10 kernel=3 padding=same activation=relu\n  maxpool2d 2\n"
                "  flatten\n  dense 10 activation=softmax\nend\n")
 
@@ -511,11 +515,11 @@ PLOT_FORMS = (
     Command("history", "loss and metrics per epoch of the current model (all its training so far)",
             (_TO_PNG, Option("title", "str", "figure title"), _model_option(),
              Option("ylim", "range", "y range of the metrics plot (the loss plot when there are no metrics), "
-                    "e.g. (0.5,1) as the lecture's plt.ylim([0.5, 1])")),
-            example="plot history to=history.png ylim=(0.5,1)", parent="plot", computes=True),
+                    "e.g. (0.5,1) as the lecture's plt.ylim([0.5, 1])"), _TERM),
+            example="plot history to=history.png ylim=(0.5,1) term=true", parent="plot", computes=True),
     Command("predictions", "the series and the model's prediction (after `extrapolate`, or predict on a series)",
-            (_TO_PNG, Option("title", "str", "figure title"), _model_option()),
-            example="plot predictions to=predictions.png", parent="plot", computes=True),
+            (_TO_PNG, Option("title", "str", "figure title"), _model_option(), _TERM),
+            example="plot predictions to=predictions.png term=true", parent="plot", computes=True),
     Command("grid", "the two heatmaps (train and test accuracy) of the last `grid`",
             (_TO_PNG,), example="plot grid to=grid.png", parent="plot", computes=True),
     Command("images", "a grid of input images with their labels",
@@ -587,7 +591,7 @@ STATEMENTS: tuple[Command, ...] = (
                     "compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy"),
     Command("summary", "the Keras summary table of a model",
             (Option("name", "name", "model name (default: the current one)", positional=True, refers="model"),),
-            example="model m input=(4,)\n  dense 3\nend\nsummary"),
+            example="model m input=(4,)\n  dense 3\nend\nsummary", pages=True),
     Command("backend", "list the backends, or switch to one",
             (Option("backend", "choice", "backend to use", positional=True, values="backends", aliases=("name",)),),
             example="backend numpy", computes=True),
@@ -610,7 +614,7 @@ STATEMENTS: tuple[Command, ...] = (
             (Option("op", "choice", "a short op name or one kernel of the backend contract", positional=True,
                     required=True, values="kernel_ops"),
              Option("backend", "choice", "whose kernels (default: the current backend)", values="backends")),
-            example="kernel conv2d backend=numba", records=False,
+            example="kernel conv2d backend=numba", records=False, pages=True,
             details="numpy and numba: the Python function of the backend's kernel table and its module; cuda "
                     "and cuda-emu: the __global__ kernels of engine/backends/cuda/kernels/*.cu with the comment "
                     "above each (formula and launch geometry)."),
@@ -774,10 +778,10 @@ STATEMENTS: tuple[Command, ...] = (
     Command("help", "help on the language, a statement, a layer or an option value set",
             (Option("topic", "choice", "statement, layer, value set (activations, optimizers, losses, ...) or "
                     "one of their values", positional=True, values="topics"),),
-            example="help conv2d", records=False),
+            example="help conv2d", records=False, pages=True),
     Command("layers", "list the layers with their options",
             (Option("layer", "choice", "one layer", positional=True, values="layers", aliases=("name",)),), example="layers",
-            records=False),
+            records=False, pages=True),
     Command("quit", "leave nnlab (in a script: stop it)", example="quit", aliases=("exit",), records=False),
 )
 

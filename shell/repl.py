@@ -24,11 +24,15 @@ How it behaves:
   handler; a second Ctrl-C stops at once) and the model keeps its weights. Ctrl-D on an empty line quits;
   when a model has trained weights that were not saved (the session's `unsaved_models`) it asks once.
 - An nnlab bug prints one line and the hint that `nnlab --debug` shows the traceback.
+- Output taller than the screen of the statements the registry marks `pages` (help, layers, kernel,
+  summary) goes through the pager ($PAGER, else `less`; `PAGER=cat` turns paging off). Only at this
+  prompt: scripts (`nnlab run`, `nnlab < file`, and `run FILE` typed here) never page.
 
 Start-up cost is prompt-toolkit only: nothing here imports Numba, CuPy, matplotlib or scikit-learn.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -43,6 +47,7 @@ from prompt_toolkit.history import FileHistory, History
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.validation import ValidationError, Validator
 
+from shell import registry
 from shell.completion import NNCompleter
 from shell.errors import NNError
 from shell.highlight import STYLE, NNLexer
@@ -168,6 +173,15 @@ class MemoryHistory(NNHistory):
 # --------------------------------------------------------------------------------------------------
 # Validation: the session's own check (syntax, and inside blocks the shapes)
 # --------------------------------------------------------------------------------------------------
+
+def page(text: str) -> None:
+    """Show `text` through the system pager (pydoc's: $MANPAGER / $PAGER, else `less`; plain output when
+    stdin or stdout is not a terminal). Styles are dropped: a pager shows escape codes as text."""
+    import pydoc
+
+    from rich.text import Text
+    pydoc.pager(Text.from_ansi(text).plain)
+
 
 def error_text(err: NNError, line_number: int | None = None) -> str:
     """One line for the validation bar: the message and the hint."""
@@ -397,7 +411,8 @@ class Repl:
         errors = session.error_count
         start = time.perf_counter()
         try:
-            session.feed_line(line)
+            with self._paging(line, was_in_block):
+                session.feed_line(line)
         except KeyboardInterrupt:
             session.out.warning("interrupted")
             return "stop"
@@ -412,6 +427,28 @@ class Repl:
         if session.finished:
             return "stop"
         return "failed" if failed else "ok"
+
+    @contextlib.contextmanager
+    def _paging(self, line: str, in_block: bool):
+        """Around a statement the registry marks `pages`: capture what it prints and show it through
+        `page` when it is taller than the screen (less the prompt's line), else print it as it is. Output
+        that is not a terminal (a pipe, a log) is never paged."""
+        words = line.split(None, 1)
+        spec = registry.find_statement(words[0]) if words and not in_block else None
+        if spec is None or not spec.pages or not self.session.out.terminal:
+            yield
+            return
+        console = self.session.out.console
+        console.begin_capture()
+        try:
+            yield
+        finally:
+            text = console.end_capture()
+            if text.count("\n") >= console.size.height - 1:
+                page(text)
+            else:
+                console.file.write(text)
+                console.file.flush()
 
     # --- history ---------------------------------------------------------------------------------------
     def _record(self, line: str, was_in_block: bool, failed: bool) -> None:

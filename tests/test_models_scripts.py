@@ -14,13 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from engine import datasets
 from shell import registry
 from shell.interpreter import Session, default_out_dir
 from shell.output import Output
+from tests.datafiles import write_small_datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ROOT / "models"
@@ -76,20 +75,7 @@ WRITES = {
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """Small CIFAR-10 (64 train / 32 test) and MNIST (64 / 32) files in the layout nnlab reads."""
-    root = tmp_path_factory.mktemp("nnlab_data")
-    rng = np.random.default_rng(0)
-    cifar = root / "cifar-10-batches-bin"
-    cifar.mkdir()
-    datasets.write_cifar10_batch(cifar / "data_batch_1.bin", rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
-                                 rng.integers(0, 10, 64))
-    datasets.write_cifar10_batch(cifar / "test_batch.bin", rng.integers(0, 256, (32, 32, 32, 3), dtype=np.uint8),
-                                 rng.integers(0, 10, 32))
-    mnist = root / "mnist"
-    mnist.mkdir()
-    for prefix, n in (("train", 64), ("t10k", 32)):
-        datasets.write_idx(mnist / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        datasets.write_idx(mnist / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n).astype(np.uint8))
-    return root
+    return write_small_datasets(tmp_path_factory.mktemp("nnlab_data"))
 
 
 def run_session(text, filename="t.nn", **kwargs):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from engine.tools import textplot
 from shell import registry
 from shell.errors import did_you_mean
 from shell.language import Node
@@ -32,10 +33,22 @@ def plot_history(session: Session, node: Node, path: Path) -> None:
     entry = session.entry(node)
     if not entry.history:
         raise node.error(f"model '{entry.name}' has not been trained yet", "train epochs=... first")
+    title = node.value("title") or f"{entry.name}: training history"
+    if _text_chart(session, node, lambda width, unicode: textplot.history_charts(
+            entry.history, width=width, unicode=unicode, title=title, ylim=node.value("ylim"))):
+        return
     with engine_errors(node, at="to"):
-        result = plots.plot_history(entry.history, path, ylim=node.value("ylim"),
-                                    title=node.value("title") or f"{entry.name}: training history")
+        result = plots.plot_history(entry.history, path, ylim=node.value("ylim"), title=title)
     session.out.print(f"wrote {result}")
+
+
+def _text_chart(session: Session, node: Node, draw) -> bool:
+    """With term=true: print draw(width, unicode) (Braille on a terminal, ASCII otherwise); True when that is
+    all the statement does (no to= given, so no PNG)."""
+    if not node.get("term"):
+        return False
+    session.out.raw(draw(session.out.console.width, session.out.terminal))
+    return not node.has("to")
 
 
 def plot_predictions(session: Session, node: Node, path: Path, entry: ModelEntry | None = None) -> None:
@@ -60,9 +73,13 @@ def plot_predictions(session: Session, node: Node, path: Path, entry: ModelEntry
                                 ([np.asarray(data.y_test).reshape(-1)] if data.has_test() else []))
         x = np.arange(len(y_true), dtype=np.float64)
         region = (0.0, float(len(data.y_train) - 1))
+    title = node.value("title") or f"{entry.name}: true and predicted"
+    if _text_chart(session, node, lambda width, unicode: textplot.line_chart(
+            {"true": y_true, "predicted": y_pred}, x=x, width=width, unicode=unicode, title=title,
+            xlabel=f"x (training: {textplot.format_tick(region[0])} to {textplot.format_tick(region[1])})")):
+        return
     with engine_errors(node, at="to"):
-        result = plots.plot_series_prediction(x, y_true, y_pred, region, path,
-                                              title=node.value("title") or f"{entry.name}: true and predicted")
+        result = plots.plot_series_prediction(x, y_true, y_pred, region, path, title=title)
     session.out.print(f"wrote {result}")
 
 
