@@ -31,7 +31,7 @@ from shell.completion import NNCompleter
 from shell.highlight import NNLexer, lex_buffer
 from shell.interpreter import Session
 from shell.output import Output
-from tests.test_interpreter import RaiseAt
+from tests.test_interpreter import SMALL, RaiseAt
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,14 +58,6 @@ DIGITS_LINES = [
     "compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy",
 ]
 
-SMALL = """\
-data digits
-model m
-  flatten
-  dense 10 activation=softmax
-end
-compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy
-"""
 
 
 @pytest.fixture(autouse=True)
