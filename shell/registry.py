@@ -629,6 +629,23 @@ STATEMENTS: tuple[Command, ...] = (
                     "normal input of its input shape, on the current backend; the error is "
                     "max|analytic - numeric| / (max|analytic| + max|numeric|) over the input and every weight "
                     "(engine.tools.gradcheck)."),
+    Command("graph", "the recorded autodiff graph of one training step: each op, its output shape and inputs",
+            (_model_option(),),
+            example=f"{_DIGITS_CNN}compile optimizer=sgd loss=categorical_crossentropy\ngraph", computes=True,
+            details="One training-mode forward pass and the loss on the first 4 training samples, recorded as "
+                    "for `train` (engine.tools.profile.trace_graph); one row per op (the Function that ran) "
+                    "in forward order. Inputs: a layer weight by name, #N for the output of step N, data for "
+                    "the batch, the targets or a constant. A softmax output with cross-entropy shows as one "
+                    "fused SoftmaxCrossEntropy op. The model is not changed."),
+    Command("profile", "time per op of one training step (forward and backward) on the current backend",
+            (Option("batch", "int", "samples in the batch", default=32, check=POSITIVE, aliases=("batch_size",)),
+             _model_option()),
+            example=f"{_DIGITS_CNN}compile optimizer=sgd loss=categorical_crossentropy\nprofile batch=32",
+            computes=True,
+            details="Runs one warm-up step, then one timed step: the loss and its backward pass on the first "
+                    "`batch` training samples, without the optimizer step (engine.tools.profile.profile_step "
+                    "wraps Function.apply and each op's backward only while it runs). Rows are summed per op "
+                    "type, slowest first; share is of the time spent in ops. The weights are unchanged."),
     Command("train", "fit the current model on the data (Ctrl-C stops after the current batch)",
             (Option("epochs", "int", "passes over the data", default=1, check=POSITIVE),
              Option("batch_size", "int", "samples per step", default=32, check=POSITIVE, aliases=("batch",)),

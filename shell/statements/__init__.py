@@ -14,13 +14,15 @@ finds the form's function the same way (`data_digits`, `plot_history`, ...).
     files        save, load, run, set, quit
     info         help, layers, backend
     inspecting   compare (a layer on several backends), kernel (an op's kernel source), gradcheck
+    looking      graph (the recorded autodiff graph), profile (time per op in one step)
     common       engine errors as NNErrors, file options, label text
 """
 from __future__ import annotations
 
-from shell.statements import data, demo, experiments, files, gan, info, inspecting, models, plotting, training
+from shell.statements import data, demo, experiments, files, gan, info, inspecting, looking, models, plotting,\
+    training
 
-MODULES = (data, models, training, experiments, gan, plotting, demo, files, info, inspecting)
+MODULES = (data, models, training, experiments, gan, plotting, demo, files, info, inspecting, looking)
 
 
 def handler(name: str):
