@@ -13,19 +13,9 @@ from __future__ import annotations
 
 import inspect
 
-import numpy
-
-from engine.backends import to_host
+from engine.backends import array_module, to_host
 from engine.config import Configurable
 
-
-def array_module(a):
-    """The array module of ``a``: ``cupy`` for a CuPy array, otherwise ``numpy``."""
-    if type(a).__module__.startswith("cupy"):
-        import cupy
-
-        return cupy
-    return numpy
 
 
 class Optimizer(Configurable):

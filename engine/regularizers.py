@@ -12,7 +12,7 @@ penalty as a differentiable expression.
 from __future__ import annotations
 
 from engine.config import Configurable
-from engine.optimizers import array_module
+from engine.backends import array_module
 
 
 class L1L2(Configurable):

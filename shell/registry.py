@@ -307,6 +307,10 @@ _L2 = Option("l2", "float", "L2 penalty λ·Σw² on the kernel (kernel_regulari
              check=NON_NEGATIVE, keras="kernel_regularizer", to_engine=_l2, aliases=("lmbd", "lambda"))
 _NAME = Option("name", "name", "the layer's name in summary (default: Keras-style dense, dense_1, ...)",
                keras="name")
+_FILTERS = Option("filters", "int", "number of output channels", positional=True, required=True, check=POSITIVE,
+                  keras="filters")
+_KERNEL = Option("kernel", "size", "kernel size k or (kh,kw)", positional=True, required=True,
+                 aliases=("kernel_size", "size"), check=POSITIVE, keras="kernel_size")
 _STRIDES = Option("strides", "size", "step of the window", default=1, aliases=("stride",), check=POSITIVE,
                   keras="strides")
 _RETURN_SEQ = Option("return_sequences", "bool", "output every time step (N, T, units), not only the last",
@@ -353,11 +357,7 @@ LAYERS: tuple[LayerSpec, ...] = (
         shape_rule="(N, ..., F) -> (N, ..., units); params F·units + units"),
     LayerSpec(
         "conv2d", "Conv2D", "2-D convolution (cross-correlation) over (N, H, W, C) images",
-        (Option("filters", "int", "number of output channels", positional=True, required=True, check=POSITIVE,
-                keras="filters"),
-         Option("kernel", "size", "kernel size k or (kh,kw)", positional=True, required=True,
-                aliases=("kernel_size", "size"), check=POSITIVE, keras="kernel_size"),
-         _STRIDES,
+        (_FILTERS, _KERNEL, _STRIDES,
          Option("padding", "padding", "'valid' (none), 'same' (TF: extra row/column at the end) or an int",
                 default="valid", values="paddings", keras="padding"),
          Option("dilation", "size", "spacing between kernel taps", default=1, aliases=("dilation_rate",),
@@ -369,11 +369,7 @@ LAYERS: tuple[LayerSpec, ...] = (
                    "params kh·kw·C·filters + filters"),
     LayerSpec(
         "conv2d_transpose", "Conv2DTranspose", "transposed convolution (upsampling, the adjoint of a strided conv)",
-        (Option("filters", "int", "number of output channels", positional=True, required=True, check=POSITIVE,
-                keras="filters"),
-         Option("kernel", "size", "kernel size k or (kh,kw)", positional=True, required=True,
-                aliases=("kernel_size", "size"), check=POSITIVE, keras="kernel_size"),
-         _STRIDES,
+        (_FILTERS, _KERNEL, _STRIDES,
          Option("padding", "choice", "'valid' or 'same'", default="valid", values="paddings", keras="padding"),
          _activation(), _USE_BIAS, _L2, _NAME),
         example="conv2d_transpose 64 kernel=5 strides=2 padding=same use_bias=false", example_input=(7, 7, 128),

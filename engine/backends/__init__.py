@@ -92,6 +92,15 @@ class Backend:
         return to_host(array)
 
 
+def array_module(array):
+    """The array module an array belongs to: ``cupy`` for a CuPy array, otherwise ``numpy``."""
+    if type(array).__module__.startswith("cupy"):
+        import cupy
+        return cupy
+    import numpy
+    return numpy
+
+
 def to_host(array):
     """A NumPy array with the values of `array` (CuPy arrays copy to the host with .get())."""
     get = getattr(array, "get", None)

@@ -5,16 +5,9 @@ They use only the array module's own functions, so they run unchanged on every b
 from __future__ import annotations
 
 from engine.autograd import Function
+from engine.backends import array_module
 
 
-def _xp(array):
-    """The array module of an array (NumPy or CuPy)."""
-    module = type(array).__module__
-    if module.startswith("cupy"):
-        import cupy
-        return cupy
-    import numpy
-    return numpy
 
 
 def unbroadcast(grad, shape):
@@ -91,7 +84,7 @@ class Power(Function):
 
 class Exp(Function):
     def forward(self, a):
-        self.y = _xp(a).exp(a)
+        self.y = array_module(a).exp(a)
         return self.y
 
     def backward(self, g):
@@ -101,7 +94,7 @@ class Exp(Function):
 class Log(Function):
     def forward(self, a):
         self.a = a
-        return _xp(a).log(a)
+        return array_module(a).log(a)
 
     def backward(self, g):
         return (g / self.a,)
@@ -112,7 +105,7 @@ class Clip(Function):
 
     def forward(self, a, lo, hi):
         self.inside = (a >= lo) & (a <= hi)
-        return _xp(a).clip(a, lo, hi)
+        return array_module(a).clip(a, lo, hi)
 
     def backward(self, g):
         return g * self.inside, None, None
@@ -126,7 +119,7 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, g):
-        xp = _xp(g)
+        xp = array_module(g)
         ga = unbroadcast(g @ xp.swapaxes(self.b, -1, -2), self.a.shape) if self.needs_grad[0] else None
         gb = None
         if self.needs_grad[1]:
@@ -142,8 +135,8 @@ class Sum(Function):
 
     def backward(self, g):
         if self.axis is not None and not self.keepdims:
-            g = _xp(g).expand_dims(g, self.axis)
-        return _xp(g).broadcast_to(g, self.shape), None, None
+            g = array_module(g).expand_dims(g, self.axis)
+        return array_module(g).broadcast_to(g, self.shape), None, None
 
 
 class Reshape(Function):
@@ -158,10 +151,10 @@ class Reshape(Function):
 class Transpose(Function):
     def forward(self, a, axes):
         self.axes = axes
-        return _xp(a).transpose(a, axes)
+        return array_module(a).transpose(a, axes)
 
     def backward(self, g):
-        xp = _xp(g)
+        xp = array_module(g)
         inverse = None if self.axes is None else tuple(xp.argsort(xp.asarray(self.axes)).tolist())
         return xp.transpose(g, inverse), None
 
@@ -174,7 +167,7 @@ class GetItem(Function):
         return a[index]
 
     def backward(self, g):
-        xp = _xp(g)
+        xp = array_module(g)
         out = xp.zeros(self.shape, dtype=g.dtype)
         xp.add.at(out, self.index, g)
         return out, None
@@ -183,10 +176,10 @@ class GetItem(Function):
 class Concatenate(Function):
     def forward(self, axis, *arrays):
         self.axis, self.sizes = axis, [a.shape[axis] for a in arrays]
-        return _xp(arrays[0]).concatenate(arrays, axis=axis)
+        return array_module(arrays[0]).concatenate(arrays, axis=axis)
 
     def backward(self, g):
-        xp = _xp(g)
+        xp = array_module(g)
         cuts = list(xp.cumsum(xp.asarray(self.sizes))[:-1].tolist())
         return (None, *xp.split(g, cuts, axis=self.axis))
 

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from engine.autograd import Function
-from engine.backends import get_backend
-from engine.ops.basic import _xp
+from engine.backends import array_module, get_backend
 
 
 class SoftmaxCrossEntropy(Function):
@@ -24,11 +23,11 @@ class SigmoidBinaryCrossEntropy(Function):
     -[y log sigma(z) + (1 - y) log(1 - sigma(z))]; dl/dz = sigma(z) - y."""
 
     def forward(self, logits, targets):
-        xp = _xp(logits)
+        xp = array_module(logits)
         self.logits, self.targets = logits, targets
         return xp.maximum(logits, 0) - logits * targets + xp.log1p(xp.exp(-xp.abs(logits)))
 
     def backward(self, g):
-        xp = _xp(g)
+        xp = array_module(g)
         sigma = 0.5 * (1 + xp.tanh(0.5 * self.logits))
         return g * (sigma - self.targets), None
