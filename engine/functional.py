@@ -7,13 +7,21 @@ from __future__ import annotations
 
 from engine import shapes
 from engine.autograd import Tensor, as_tensor
-from engine.backends import ACTIVATIONS, get_backend
+from engine.backends import get_backend
+from engine.backends.contract import ACTIVATIONS, RECURRENT_ACTIVATIONS
 from engine.losses import (binary_crossentropy, categorical_crossentropy, mean_squared_error,  # noqa: F401
                            sparse_categorical_crossentropy)
 from engine.ops import basic
-from engine.ops.elementwise import Activation, BatchNormTrain, Dense, Softmax
+from engine.ops.activations import Activation, Softmax
+from engine.ops.basic import Dense
+from engine.ops.conv import Conv2D, Conv2DTranspose
+from engine.ops.normalization import BatchNormTrain
+from engine.ops.pool import AvgPool2D, MaxPool2D
 from engine.ops.recurrent import GRU, LSTM, SimpleRNN
-from engine.ops.spatial import AvgPool2D, Conv2D, Conv2DTranspose, MaxPool2D
+
+#: every name an `activation=` option accepts, in the order help lists them: the four a recurrent cell also
+#: accepts, softmax (a kernel of its own), then the other activation kernels (leaky_relu)
+ACTIVATION_NAMES = (*RECURRENT_ACTIVATIONS, "softmax", *(a for a in ACTIVATIONS if a not in RECURRENT_ACTIVATIONS))
 
 
 def _rank(x: Tensor, rank: int, op: str, layout: str) -> None:
@@ -43,10 +51,10 @@ def conv2d(x, w, b=None, strides=1, padding="valid", dilation=1) -> Tensor:
         raise ValueError(f"conv2d: input has {x.shape[3]} channels but the kernel {w.shape} expects {w.shape[2]}")
     strides, dilation = shapes.pair(strides, "strides"), shapes.pair(dilation, "dilation")
     pads = shapes.resolve_padding(padding, x.shape[1:3], w.shape[:2], strides, dilation)
-    out_hw = shapes.conv2d_output_hw(x.shape[1:3], w.shape[:2], strides, pads, dilation)
-    if min(out_hw) < 1:
-        raise ValueError(f"conv2d: a {w.shape[0]}x{w.shape[1]} kernel does not fit an input of "
-                         f"{x.shape[1]}x{x.shape[2]} with padding {padding!r}")
+    try:
+        shapes.window_output_hw(x.shape[1:3], w.shape[:2], strides, pads, dilation)
+    except ValueError as exc:
+        raise ValueError(f"conv2d: {exc}") from None
     return Conv2D.apply(x, w, None if b is None else as_tensor(b), strides, pads, dilation)
 
 
@@ -76,8 +84,10 @@ def _pool_geometry(x, pool_size, strides, padding, op):
     if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
         raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
     pads = shapes.resolve_padding(padding, x.shape[1:3], pool, strides)
-    if min(shapes.conv2d_output_hw(x.shape[1:3], pool, strides, pads)) < 1:
-        raise ValueError(f"{op}: a {pool[0]}x{pool[1]} window does not fit an input of {x.shape[1]}x{x.shape[2]}")
+    try:
+        shapes.window_output_hw(x.shape[1:3], pool, strides, pads, what="window")
+    except ValueError as exc:
+        raise ValueError(f"{op}: {exc}") from None
     return pool, strides, pads
 
 
@@ -132,8 +142,8 @@ def _check_recurrent(x, W, U, gates, op):
 
 
 def _check_activation(name):
-    if name not in ACTIVATIONS or name == "leaky_relu":
-        raise ValueError(f"unknown recurrent activation {name!r}; use one of linear, relu, sigmoid, tanh")
+    if name not in RECURRENT_ACTIVATIONS:
+        raise ValueError(f"unknown recurrent activation {name!r}; use one of {', '.join(RECURRENT_ACTIVATIONS)}")
 
 
 def simple_rnn(x, W, U, b, activation="tanh", return_sequences=False, h0=None) -> Tensor:
@@ -203,7 +213,7 @@ def activation(x, name: str, alpha: float = 0.3) -> Tensor:
     if name == "softmax":
         return Softmax.apply(x)
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATIONS + ('softmax',))}")
+        raise ValueError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATION_NAMES)}")
     return Activation.apply(x, name, alpha)
 
 

@@ -15,9 +15,8 @@ from engine import functional as F
 from engine import initializers, random, regularizers, shapes
 from engine.autograd import Tensor, as_tensor
 from engine.backends import get_backend, to_host
-
-ACTIVATION_NAMES = ("linear", "relu", "sigmoid", "tanh", "softmax", "leaky_relu")
-
+from engine.functional import ACTIVATION_NAMES
+from engine.shapes import format_shape
 
 class ShapeError(ValueError):
     """A layer cannot take the shape it is given; the message names the layer and both shapes."""
@@ -69,10 +68,6 @@ def _positive_int(value, what, layer):
     return int(value)
 
 
-def _shape_str(shape):
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
 class SymbolicTensor:
     """What `Input(...)` and a layer called on it return: a shape and the layer that produced it (Keras's KerasTensor)."""
 
@@ -80,7 +75,7 @@ class SymbolicTensor:
         self.shape, self.layer, self.parent = tuple(shape), layer, parent
 
     def __repr__(self):
-        return f"<SymbolicTensor shape={_shape_str(self.shape)} from {self.layer.name}>"
+        return f"<SymbolicTensor shape={format_shape(self.shape)} from {self.layer.name}>"
 
 
 class HasWeights:
@@ -121,7 +116,7 @@ class Layer(HasWeights):
         input_shape = tuple(input_shape)
         if self.built:
             if not _compatible(input_shape, self.input_shape):
-                raise self.shape_error(input_shape, f"it was built for {_shape_str(self.input_shape)}")
+                raise self.shape_error(input_shape, f"it was built for {format_shape(self.input_shape)}")
             return self.output_shape
         output_shape = tuple(self.compute_output_shape(input_shape))
         self.build(input_shape)
@@ -130,7 +125,7 @@ class Layer(HasWeights):
 
     def shape_error(self, input_shape, why: str) -> ShapeError:
         return ShapeError(f"layer '{self.name}' ({type(self).__name__}) cannot take input shape "
-                          f"{_shape_str(input_shape)}: {why}")
+                          f"{format_shape(input_shape)}: {why}")
 
     def add_weight(self, name, shape, initializer, regularizer=None, trainable=True) -> Variable:
         data = initializers.get(initializer)(shape, dtype=self.dtype, rng=random.generator())
@@ -261,10 +256,10 @@ class Conv2D(ActivatedLayer):
     def compute_output_shape(self, input_shape):
         self._check_image(input_shape)
         pads = shapes.resolve_padding(self.padding, input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate)
-        out = shapes.conv2d_output_hw(input_shape[1:3], self.kernel_size, self.strides, pads, self.dilation_rate)
-        if min(out) < 1:
-            raise self.shape_error(input_shape, f"a {self.kernel_size[0]}x{self.kernel_size[1]} kernel does not fit "
-                                                f"(output would be {out[0]}x{out[1]})")
+        try:
+            out = shapes.window_output_hw(input_shape[1:3], self.kernel_size, self.strides, pads, self.dilation_rate)
+        except ValueError as exc:
+            raise self.shape_error(input_shape, str(exc)) from None
         return (input_shape[0], *out, self.filters)
 
     def kernel_shape(self, channels):
@@ -323,9 +318,10 @@ class MaxPooling2D(Layer):
         if len(input_shape) != 4:
             raise self.shape_error(input_shape, "it needs images (batch, height, width, channels)")
         pads = shapes.resolve_padding(self.padding, input_shape[1:3], self.pool_size, self.strides)
-        out = shapes.conv2d_output_hw(input_shape[1:3], self.pool_size, self.strides, pads)
-        if min(out) < 1:
-            raise self.shape_error(input_shape, f"a {self.pool_size[0]}x{self.pool_size[1]} window does not fit")
+        try:
+            out = shapes.window_output_hw(input_shape[1:3], self.pool_size, self.strides, pads, what="window")
+        except ValueError as exc:
+            raise self.shape_error(input_shape, str(exc)) from None
         return (input_shape[0], *out, input_shape[3])
 
     def call(self, x, training=False):
@@ -363,7 +359,7 @@ class Reshape(Layer):
         known = math.prod(d for d in self.target_shape if d != -1)
         target = tuple(size // known if d == -1 else d for d in self.target_shape)
         if math.prod(target) != size:
-            raise self.shape_error(input_shape, f"{size} values cannot be reshaped to {_shape_str(self.target_shape)}")
+            raise self.shape_error(input_shape, f"{size} values cannot be reshaped to {format_shape(self.target_shape)}")
         return (input_shape[0], *target)
 
     def call(self, x, training=False):

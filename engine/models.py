@@ -8,7 +8,8 @@ from engine import metrics as metrics_module
 from engine import optimizers, training
 from engine.autograd import Tensor, no_grad
 from engine.backends import get_backend
-from engine.layers import HasWeights, InputLayer, Layer, ShapeError, SymbolicTensor, _shape_str, snake_case, unique_name
+from engine.layers import HasWeights, InputLayer, Layer, ShapeError, SymbolicTensor, snake_case, unique_name
+from engine.shapes import format_shape
 
 
 class ModelError(RuntimeError):
@@ -93,8 +94,8 @@ class Model(HasWeights):
         if expected and x.ndim == len(expected) - 1 and expected[-1] == 1:
             x = x[..., None]
         if expected and not _fits(x.shape, expected):
-            raise ShapeError(f"model '{self.name}' expects input shape {_shape_str(expected)}, got data of shape "
-                             f"{_shape_str((None, *x.shape[1:]))}")
+            raise ShapeError(f"model '{self.name}' expects input shape {format_shape(expected)}, got data of shape "
+                             f"{format_shape((None, *x.shape[1:]))}")
         return x
 
     def prepare_targets(self, y) -> np.ndarray:
@@ -191,7 +192,7 @@ class Model(HasWeights):
     # --- inspection and persistence ----------------------------------------------------------------------
     def summary(self, print_fn=None, line_length=None):
         """Print Keras 3's summary table (Rich); `print_fn` receives the text instead."""
-        from engine.tools.summary import render_summary
+        from engine.summary import render_summary
         text = render_summary(self, line_length)
         (print_fn or print)(text)
 

@@ -73,6 +73,22 @@ def conv2d_output_hw(in_hw, kernel_hw, strides, pads, dilation=(1, 1)):
     return tuple(conv_output_size(n, k, s, p, d) for n, k, s, p, d in zip(in_hw, kernel_hw, strides, pads, dilation))
 
 
+def window_output_hw(in_hw, window_hw, strides, pads, dilation=(1, 1), what="kernel"):
+    """(H_out, W_out) of a convolution or pooling window, or ValueError when the (dilated) window does not
+    fit the padded input (an output side below 1)."""
+    out = conv2d_output_hw(in_hw, window_hw, strides, pads, dilation)
+    if min(out) < 1:
+        raise ValueError(f"a {window_hw[0]}x{window_hw[1]} {what} does not fit an input of {in_hw[0]}x{in_hw[1]} "
+                         f"with padding {tuple(pads)}" + ("" if tuple(dilation) == (1, 1) else f" and dilation "
+                                                          f"{tuple(dilation)}") + f" (output would be {out[0]}x{out[1]})")
+    return out
+
+
+def format_shape(shape) -> str:
+    """A shape as Keras prints it: (None, 8, 8, 10), with None for the batch axis and (5,) for one axis."""
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def conv_transpose_output_size(n: int, k: int, stride: int, padding: str) -> int:
     """Keras Conv2DTranspose size without output_padding: same -> n*s; valid -> (n-1)*s + max(k, s)."""
     if padding == "same":

@@ -142,8 +142,8 @@ def interactive(args) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "bench":               # the benchmark has its own options (engine.bench)
-        from engine import bench
+    if argv and argv[0] == "bench":               # the benchmark has its own options (engine.tools.bench)
+        from engine.tools import bench
         return bench.main(argv[1:])
     if argv and argv[0].endswith(".nn") and not argv[0].startswith("-"):
         argv.insert(0, "run")                     # `nnlab FILE.nn` means `nnlab run FILE.nn`

@@ -53,7 +53,7 @@ def _metrics() -> tuple[str, ...]:
 
 
 def _edge_filters() -> tuple[str, ...]:
-    from engine.tools.experiments import EDGE_FILTERS
+    from engine.lecture.experiments import EDGE_FILTERS
     return tuple(EDGE_FILTERS)
 
 

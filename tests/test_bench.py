@@ -1,7 +1,7 @@
 """The benchmark command runs as a user would run it (speed itself is measured by the command, not here)."""
 import json
 
-from engine import bench
+from engine.tools import bench
 
 
 def test_bench_quick_run_writes_a_table_and_json(tmp_path, capsys):

@@ -27,7 +27,7 @@ DTYPES = (np.float32, np.float64)
 @pytest.fixture(scope="session")
 def emu():
     """The emulator module, with every kernel file compiled once (in parallel) before the first test."""
-    from engine.backends.cuda_emu import emu
+    from engine.backends.cuda.emulator import emu
 
     def build(file):
         source = kernel_source(file)

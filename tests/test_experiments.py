@@ -1,11 +1,11 @@
-"""engine.tools.experiments: the grid search, the lecture's recursive extrapolation, polynomial products as
+"""engine.lecture.experiments: the grid search, the lecture's recursive extrapolation, polynomial products as
 convolutions, and the NumPy 2-D cross-correlation with its hand-made filters."""
 import numpy as np
 import pytest
 
 from engine import functional, layers, optimizers, random, regularizers
 from engine.models import Sequential
-from engine.tools.experiments import (EDGE_FILTERS, cross_correlate2d, extrapolate, extrapolation_mse,
+from engine.lecture.experiments import (EDGE_FILTERS, cross_correlate2d, extrapolate, extrapolation_mse,
                                       grid_search, polynomial_product)
 
 

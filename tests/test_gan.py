@@ -4,7 +4,7 @@ import pytest
 
 from engine import layers, optimizers, random
 from engine.models import Sequential
-from engine.tools import gan
+from engine.lecture import gan
 
 
 @pytest.fixture

@@ -330,7 +330,7 @@ GAN_MODELS = ("data digits\nmodel g input=(8,)\n  dense 64 activation=tanh\n  re
 
 
 def test_ctrl_c_just_before_gan_training_stops_it_after_the_first_batch(monkeypatch):
-    from engine.tools import gan
+    from engine.lecture import gan
     train_gan = gan.train_gan
     batches = []
 
@@ -572,7 +572,7 @@ def test_run_runs_a_script_in_the_session(tmp_path):
 
 @pytest.fixture
 def fake_plots(monkeypatch):
-    import engine.tools
+    import engine.viz
     calls = []
 
     def recorder(name):
@@ -584,12 +584,12 @@ def fake_plots(monkeypatch):
             return path
         return plot
 
-    module = types.ModuleType("engine.tools.plots")
+    module = types.ModuleType("engine.viz.plots")
     for name in ("plot_history", "plot_series_prediction", "plot_heatmap", "plot_image_grid", "plot_filters",
                  "plot_feature_maps"):
         setattr(module, name, recorder(name))
-    monkeypatch.setitem(sys.modules, "engine.tools.plots", module)
-    monkeypatch.setattr(engine.tools, "plots", module, raising=False)
+    monkeypatch.setitem(sys.modules, "engine.viz.plots", module)
+    monkeypatch.setattr(engine.viz, "plots", module, raising=False)
     return calls
 
 
@@ -657,7 +657,7 @@ def test_extrapolate_needs_a_sequence_model():
 
 def test_real_plot_history_if_available(tmp_path):
     pytest.importorskip("matplotlib")
-    plots = pytest.importorskip("engine.tools.plots")
+    plots = pytest.importorskip("engine.viz.plots")
     assert callable(plots.plot_history)
     s, buf = run_ok(SMALL + f"train epochs=2 batch_size=200\nplot history to={tmp_path / 'h.png'}\n")
     assert (tmp_path / "h.png").stat().st_size > 1000

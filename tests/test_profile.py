@@ -6,7 +6,7 @@ import numpy as np
 from engine import datasets, layers
 from engine.autograd import Function
 from engine.models import Sequential
-from engine.ops.spatial import Conv2D
+from engine.ops.conv import Conv2D
 from engine.tools.profile import profile_step, step_loss, trace_graph
 from shell.interpreter import Session
 from shell.output import Output

@@ -1,4 +1,4 @@
-"""Terminal charts (engine.tools.textplot) and `plot history|predictions term=true` (checklist row 22):
+"""Terminal charts (engine.viz.textplot) and `plot history|predictions term=true` (checklist row 22):
 the data drawn, the shape of the text and its labels are checked, not pixels."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from engine.tools import textplot
+from engine.viz import textplot
 from shell.interpreter import Session
 from shell.output import Output
 

@@ -1,4 +1,4 @@
-"""engine.tools.plots: every plot writes a readable PNG; the figures carry the right labels, lines and patches."""
+"""engine.viz.plots: every plot writes a readable PNG; the figures carry the right labels, lines and patches."""
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +11,7 @@ pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 
-from engine.tools import plots  # noqa: E402
+from engine.viz import plots  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +32,7 @@ def _texts(ax):
 
 
 def test_importing_plots_does_not_import_matplotlib():
-    code = "import sys, engine.tools.plots, engine.tools.experiments; print('matplotlib' in sys.modules)"
+    code = "import sys, engine.viz.plots, engine.lecture.experiments; print('matplotlib' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

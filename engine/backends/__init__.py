@@ -6,42 +6,8 @@ so the autodiff layer (``engine.ops``) never knows which one runs. Kernels take 
 in Keras layouts (images NHWC, sequences NTF); they never see strings for padding, only explicit
 ``((top, bottom), (left, right))`` pairs.
 
-The kernel contract (shapes: N batch, H/W spatial, C channels, T time, F features, u units):
-
-conv2d_forward(x, w, b, strides, pads, dilation) -> y
-    x (N,H,W,Cin), w (kh,kw,Cin,Cout), b (Cout,) or None -> y (N,Ho,Wo,Cout). Cross-correlation.
-conv2d_backward_input(dy, w, x_shape, strides, pads, dilation) -> dx
-conv2d_backward_weight(dy, x, w_shape, strides, pads, dilation) -> dw
-    The bias gradient is dy summed over (N, Ho, Wo) and needs no kernel.
-max_pool2d_forward(x, pool, strides, pads) -> (y, cache)
-max_pool2d_backward(dy, cache) -> dx
-    Padded cells never win; ties go to the first cell of the window in row-major order.
-avg_pool2d_forward(x, pool, strides, pads) -> y
-avg_pool2d_backward(dy, x_shape, pool, strides, pads) -> dx
-    Padded cells are not counted in the average (TensorFlow 'same' semantics).
-simple_rnn_forward(x, W, U, b, h0, activation) -> (hs, cache)
-simple_rnn_backward(dhs, cache) -> (dx, dW, dU, db, dh0)
-lstm_forward(x, W, U, b, h0, c0, activation) -> (hs, cache)
-lstm_backward(dhs, cache) -> (dx, dW, dU, db, dh0, dc0)
-gru_forward(x, W, U, B, h0, activation) -> (hs, cache)
-gru_backward(dhs, cache) -> (dx, dW, dU, dB, dh0)
-    x (N,T,F); hs (N,T,u) holds every hidden state. Keras layouts: LSTM gates i,f,c,o with one bias
-    (4u,); GRU reset_after=True gates z,r,h with bias B (2,3u). The recurrent activation is sigmoid.
-activation_forward(name, x, alpha) -> y
-activation_backward(name, dy, x, y, alpha) -> dx
-    name in ACTIVATIONS; alpha is the LeakyReLU negative slope.
-softmax_forward(x) -> y;  softmax_backward(dy, y) -> dx          (over the last axis)
-softmax_cross_entropy_forward(logits, targets) -> (losses, probs)
-softmax_cross_entropy_backward(dlosses, probs, targets) -> dlogits
-    losses[n] = -sum_c targets[n,c] * log_softmax(logits)[n,c], over the last axis.
-batch_norm_train_forward(x, gamma, beta, epsilon) -> (y, mean, var, cache)
-batch_norm_backward(dy, cache) -> (dx, dgamma, dbeta)
-batch_norm_inference(x, gamma, beta, mean, var, epsilon) -> y
-    Statistics over every axis but the last; var is the biased variance.
-dropout_mask(shape, rate, rng, dtype) -> mask
-    Inverted dropout: keep with probability 1-rate, kept entries equal 1/(1-rate).
-
-``cache`` objects are opaque: each backend stores what its own backward kernel needs.
+The kernel contract (families, ops, kernels and their signatures) is the table in
+:mod:`engine.backends.contract`; a backend is one package with one module per family.
 """
 from __future__ import annotations
 
@@ -51,18 +17,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Callable
 
-KERNELS = (
-    "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
-    "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward",
-    "simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",
-    "gru_forward", "gru_backward",
-    "activation_forward", "activation_backward", "softmax_forward", "softmax_backward",
-    "softmax_cross_entropy_forward", "softmax_cross_entropy_backward",
-    "batch_norm_train_forward", "batch_norm_backward", "batch_norm_inference",
-    "dropout_mask",
-)
-
-ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "leaky_relu")
+from engine.backends.contract import ACTIVATIONS, KERNELS  # noqa: F401 (the registry's public names)
 
 
 class BackendUnavailable(RuntimeError):
@@ -112,7 +67,7 @@ _SPECS: dict[str, tuple[str, str]] = {
     "numpy": ("engine.backends.numpy_ref", "readable NumPy reference (the specification)"),
     "numba": ("engine.backends.numba_cpu", "hand-written Numba CPU kernels"),
     "cuda": ("engine.backends.cuda", "hand-written CUDA C kernels through CuPy (needs an NVIDIA GPU)"),
-    "cuda-emu": ("engine.backends.cuda_emu", "the same CUDA C kernels compiled for the CPU by an emulator"),
+    "cuda-emu": ("engine.backends.cuda.emulator", "the same CUDA C kernels compiled for the CPU by an emulator"),
 }
 _LOADED: dict[str, Backend] = {}
 _FAILED: dict[str, str] = {}
@@ -166,6 +121,7 @@ def _load(name: str) -> Backend:
     if reason is None:
         try:
             backend = importlib.import_module(_SPECS[name][0]).make_backend()
+            backend.description = _SPECS[name][1]
         except (BackendUnavailable, ImportError, OSError, AttributeError) as exc:
             reason = str(exc)
     if reason is not None:

@@ -1,4 +1,4 @@
-"""Elementary differentiable ops: arithmetic with broadcasting, reductions, reshapes, indexing.
+"""Elementary differentiable ops: arithmetic with broadcasting, reductions, reshapes, indexing, dense layers.
 
 They use only the array module's own functions, so they run unchanged on every backend.
 """
@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from engine.autograd import Function
 from engine.backends import array_module
-
-
 
 
 def unbroadcast(grad, shape):
@@ -126,6 +124,24 @@ class MatMul(Function):
             gb = xp.swapaxes(self.a, -1, -2) @ g
             gb = unbroadcast(gb, self.b.shape)
         return ga, gb
+
+
+class Dense(Function):
+    """y = x W + b on the last axis of x (Keras Dense on an N-D input), one BLAS matmul."""
+
+    def forward(self, x, W, b):
+        self.x, self.W = x, W
+        y = x.reshape(-1, x.shape[-1]) @ W
+        if b is not None:
+            y += b
+        return y.reshape(*x.shape[:-1], W.shape[1])
+
+    def backward(self, g):
+        g2 = g.reshape(-1, g.shape[-1])
+        dx = (g2 @ self.W.T).reshape(self.x.shape) if self.needs_grad[0] else None
+        dW = self.x.reshape(-1, self.x.shape[-1]).T @ g2 if self.needs_grad[1] else None
+        db = g2.sum(axis=0) if self.needs_grad[2] else None
+        return dx, dW, db
 
 
 class Sum(Function):

@@ -230,7 +230,7 @@ def bench_digits_epoch(b: Bench):
     except ImportError as exc:
         b.results.append(Result("digits CNN, 1 epoch of batch 100", None, note=f"skipped: {exc}"))
         return
-    from engine.examples.digits_cnn import create_convolutional_neural_network
+    from engine.lecture.digits_cnn import create_convolutional_neural_network
     model = create_convolutional_neural_network(x.shape[1:4], 3, 10, 50, 10, 0.01, 1e-4)
 
     def theirs():

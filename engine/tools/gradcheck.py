@@ -250,7 +250,7 @@ def builtin_checks() -> dict[str, tuple[Callable, list[np.ndarray]]]:
                        [r((4, 3)), pos(3), r((3,))]),
         "dropout": (lambda x: F.dropout(x, 0.3, training=True, mask=mask), [r((3, 4))]),
         **{f"activation {name}": ((lambda name: lambda x: F.activation(x, name))(name), [away_from_zero(3, 4)])
-           for name in ("linear", "relu", "sigmoid", "tanh", "leaky_relu", "softmax")},
+           for name in F.ACTIVATION_NAMES},
         "simple_rnn": (lambda x, W, U, b, h0: F.simple_rnn(x, W, U, b, return_sequences=True, h0=h0),
                        [r((2, 3, 2)), r((2, 3)), 0.5 * r((3, 3)), r((3,)), r((2, 3))]),
         "lstm": (lambda x, W, U, b, h0, c0: F.lstm(x, W, U, b, return_sequences=True, h0=h0, c0=c0),

@@ -5,8 +5,8 @@
                                           whose names contain the op, with the comment above each
                                           (formula and launch geometry)
 
-An op is a short name (OPS: conv2d, maxpool2d, lstm, ...) or one kernel-contract name
-(engine.backends.KERNELS, e.g. conv2d_backward_weight).
+An op is a short name (contract.OPS: conv2d, maxpool2d, lstm, ...) or one kernel-contract name
+(contract.KERNELS, e.g. conv2d_backward_weight). The CUDA kernels of an op live in kernels/<family>.cu.
 """
 from __future__ import annotations
 
@@ -16,25 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.backends import KERNELS, get_backend
-
-#: short op name -> the kernel-contract functions that compute it
-OPS: dict[str, tuple[str, ...]] = {
-    "conv2d": ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"),
-    "maxpool2d": ("max_pool2d_forward", "max_pool2d_backward"),
-    "avgpool2d": ("avg_pool2d_forward", "avg_pool2d_backward"),
-    "simple_rnn": ("simple_rnn_forward", "simple_rnn_backward"),
-    "lstm": ("lstm_forward", "lstm_backward"),
-    "gru": ("gru_forward", "gru_backward"),
-    "softmax": ("softmax_forward", "softmax_backward"),
-    "softmax_cross_entropy": ("softmax_cross_entropy_forward", "softmax_cross_entropy_backward"),
-    "batch_norm": ("batch_norm_train_forward", "batch_norm_backward", "batch_norm_inference"),
-    "dropout": ("dropout_mask",),
-    "activation": ("activation_forward", "activation_backward"),
-}
-
-#: the stem the CUDA kernels of each op share (they are split differently from the contract)
-_CUDA_STEMS = {"maxpool2d": "max_pool2d", "avgpool2d": "avg_pool2d", "dropout": "dropout_mask"}
+from engine.backends import get_backend
+from engine.backends.contract import KERNELS, OPS, WHERE
 
 CUDA_KERNEL_DIR = Path(__file__).resolve().parent.parent / "backends" / "cuda" / "kernels"
 _GLOBAL = re.compile(r"__global__\s+(?:void\s+)?(?:__launch_bounds__\s*\([^)]*\)\s*)?(?:void\s+)?(\w+)\s*\(")
@@ -57,9 +40,8 @@ def _family(op: str) -> tuple[str, tuple[str, ...]]:
     """(short op name, contract names) for a short name or one contract name."""
     if op in OPS:
         return op, OPS[op]
-    for short, names in OPS.items():
-        if op in names:
-            return short, (op,)
+    if op in WHERE:
+        return WHERE[op][1], (op,)
     raise ValueError(f"unknown kernel {op!r}; one of: {', '.join(op_names())}")
 
 
@@ -82,16 +64,12 @@ def kernel_sources(op: str, backend: str) -> list[KernelSource]:
 
 
 def cuda_sources(short: str, names: tuple[str, ...] = ()) -> list[KernelSource]:
-    """The __global__ kernels of kernels/*.cu whose names contain one of the contract `names` (none
-    given or none found: the op's stem), each with the template line and comment block above it."""
-    kernels = [k for path in sorted(CUDA_KERNEL_DIR.glob("*.cu")) for k in _cuda_kernels(path)]
+    """The __global__ kernels of kernels/<family>.cu that compute op `short`, each with the template line and
+    the comment above it: those whose names contain one of the contract `names` when given (and found),
+    else those that contain one of the op's contract names or start with the op's name (batch_norm_moments)."""
+    kernels = _cuda_kernels(CUDA_KERNEL_DIR / f"{WHERE[OPS[short][0]][0]}.cu")
     chosen = [k for k in kernels if any(name in k.name for name in names)]
-    if not chosen:
-        stem = _CUDA_STEMS.get(short, short)
-        chosen = [k for k in kernels if stem in k.name]
-    if short == "softmax":   # softmax_forward, not softmax_cross_entropy_forward
-        chosen = [k for k in chosen if "cross_entropy" not in k.name]
-    return chosen
+    return chosen or [k for k in kernels if k.name.startswith(short) or any(n in k.name for n in OPS[short])]
 
 
 def _cuda_kernels(path: Path) -> list[KernelSource]:

@@ -22,7 +22,8 @@ def st_demo(session: Session, node: Node) -> None:
 
 
 def demo_polynomial(session: Session, node: Node) -> None:
-    from engine.tools import experiments, plots
+    from engine.lecture import experiments
+    from engine.viz import plots
     a = np.asarray(tuple(node.get("a")), dtype=np.float64)
     b = np.asarray(tuple(node.get("b")), dtype=np.float64)
     c, toeplitz_a = experiments.polynomial_product(a, b)
@@ -58,7 +59,8 @@ def demo_polynomial(session: Session, node: Node) -> None:
 
 def demo_filters(session: Session, node: Node) -> None:
     from engine import functional
-    from engine.tools import experiments, plots
+    from engine.lecture import experiments
+    from engine.viz import plots
     data = session.data
     if data is None or data.x_train is None or np.ndim(data.x_train) != 4:
         (x_train, _), (x_test, _) = datasets.digits()

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def st_extrapolate(session: Session, node: Node) -> None:
-    from engine.tools import experiments
+    from engine.lecture import experiments
     entry = session.entry(node)
     data = session.need_data(node, need_arrays=False)
     if data.series is None:
@@ -79,7 +79,7 @@ def st_extrapolate(session: Session, node: Node) -> None:
 
 
 def st_grid(session: Session, node: Node) -> None:
-    from engine.tools import experiments
+    from engine.lecture import experiments
     entry = session.entry(node)
     data = session.need_data(node)
     need_compiled(entry, node)

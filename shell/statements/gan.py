@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 
 def st_gan(session: Session, node: Node) -> None:
-    from engine.tools import gan
+    from engine.lecture import gan
     generator = session.entry(node, "generator")
     discriminator = session.entry(node, "discriminator")
     if generator is discriminator:

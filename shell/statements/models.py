@@ -78,5 +78,5 @@ def st_summary(session: Session, node: Node) -> None:
     entry = session.entry(node, "name")
     if not entry.model.built:
         raise node.error(f"model '{entry.name}' is not built yet", "give it an input shape")
-    from engine.tools.summary import render_summary
+    from engine.summary import render_summary
     session.out.raw(render_summary(entry.model))

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.tools import textplot
+from engine.viz import textplot
 from shell import registry
 from shell.errors import did_you_mean
 from shell.language import Node
@@ -29,7 +29,7 @@ def st_plot(session: Session, node: Node) -> None:
 
 
 def plot_history(session: Session, node: Node, path: Path) -> None:
-    from engine.tools import plots
+    from engine.viz import plots
     entry = session.entry(node)
     if not entry.history:
         raise node.error(f"model '{entry.name}' has not been trained yet", "train epochs=... first")
@@ -53,7 +53,7 @@ def _text_chart(session: Session, node: Node, draw) -> bool:
 
 def plot_predictions(session: Session, node: Node, path: Path, entry: ModelEntry | None = None) -> None:
     """The series and the prediction: the last `extrapolate` of the model, else its predictions on the data."""
-    from engine.tools import plots
+    from engine.viz import plots
     entry = entry or session.entry(node)
     ex = session.last_extrapolation
     if ex is not None and ex["model"] == entry.name:
@@ -85,7 +85,7 @@ def plot_predictions(session: Session, node: Node, path: Path, entry: ModelEntry
 
 def plot_grid(session: Session, node: Node, path: Path) -> None:
     """The two heatmaps of the last `grid`: PATH_train.png and PATH_test.png."""
-    from engine.tools import plots
+    from engine.viz import plots
     grid = session.last_grid
     if grid is None:
         raise node.error("there is no grid result yet", "run `grid lr=... l2=... epochs=...` first")
@@ -98,7 +98,7 @@ def plot_grid(session: Session, node: Node, path: Path) -> None:
 
 
 def plot_images(session: Session, node: Node, path: Path) -> None:
-    from engine.tools import plots
+    from engine.viz import plots
     data = session.need_data(node)
     which = node.get("on")
     if which == "test" and not data.has_test():
@@ -130,7 +130,7 @@ def _conv_layer(node: Node, entry: ModelEntry):
 
 
 def plot_filters(session: Session, node: Node, path: Path) -> None:
-    from engine.tools import plots
+    from engine.viz import plots
     entry = session.entry(node)
     _, layer = _conv_layer(node, entry)
     kernel = getattr(layer, "kernel", None)
@@ -143,7 +143,7 @@ def plot_filters(session: Session, node: Node, path: Path) -> None:
 
 
 def plot_featuremaps(session: Session, node: Node, path: Path) -> None:
-    from engine.tools import plots
+    from engine.viz import plots
     entry = session.entry(node)
     data = session.need_data(node)
     index, layer = _conv_layer(node, entry)
@@ -166,7 +166,7 @@ def plot_featuremaps(session: Session, node: Node, path: Path) -> None:
 
 
 def plot_samples(session: Session, node: Node, path: Path) -> None:
-    from engine.tools import plots
+    from engine.viz import plots
     entry = session.entry(node)
     shape = entry.model.input_shape
     if shape is None or len(shape) != 2:
@@ -176,7 +176,7 @@ def plot_samples(session: Session, node: Node, path: Path) -> None:
     noise_dim, count = shape[1], node.get("count")
     rng = np.random.default_rng(node.get("seed"))
     if node.has("means") or node.has("stds"):
-        # the lecture's generate_latent_points (engine.tools.gan), drawn from this statement's own seed
+        # the lecture's generate_latent_points (engine.lecture.gan), drawn from this statement's own seed
         m = np.linspace(-1, 1, noise_dim)
         means, stds = node.value("means", 1.0), node.value("stds", 1.0)
         noise = rng.normal(means * m, np.abs(stds * m), size=(count, noise_dim))

@@ -1,11 +1,12 @@
 """The `cuda` backend: hand-written CUDA C kernels (kernels/*.cu) launched through CuPy.
 
 Layout of this package:
-    kernels/*.cu        the CUDA C source of every kernel, one file per family, with a comment above each
-                        kernel giving its formula and launch geometry (kernels/common.h: shared helpers)
-    library.py          KernelLibrary: loads kernels/*.cu with a RawModule class, argument helpers
-    conv.py, pool.py, recurrent.py, elementwise.py, normalization.py
-                        the launch code: shapes, grids and kernel arguments for each kernel of the contract
+    kernels/<family>.cu the CUDA C source of every kernel, one file per family of the contract (conv, pool,
+                        recurrent, activations, losses, normalization), with a comment above each kernel
+                        giving its formula and launch geometry (kernels/common.h: shared helpers)
+    library.py          KernelLibrary: loads kernels/*.cu with a RawModule class, launch and argument helpers
+    <family>.py         the launch code: shapes, grids and kernel arguments for each kernel of the contract
+    emulator/           the `cuda-emu` backend: the same .cu files compiled for the CPU (see its __init__)
 
 The launch code never imports CuPy: it receives a KernelLibrary holding the array module and the module
 loader. Here that is (cupy, cupy.RawModule); the `cuda-emu` backend passes (numpy, EmuRawModule) and so
@@ -18,20 +19,8 @@ copies them to the device with cupy.asarray, which is correct but costs a transf
 from __future__ import annotations
 
 import importlib.util
-from functools import partial
 
-from engine.backends import Backend
-from engine.backends.cuda import conv, elementwise, normalization, pool, recurrent
-from engine.backends.cuda.library import KernelLibrary
-
-DESCRIPTION = "hand-written CUDA C kernels through CuPy (needs an NVIDIA GPU)"
-LAUNCH_MODULES = (conv, pool, recurrent, elementwise, normalization)
 ALTERNATIVES = "use 'cuda-emu' (the same kernels compiled for the CPU) or 'numba' instead"
-
-
-def build_kernels(library: KernelLibrary) -> dict:
-    """Every kernel of the contract, bound to `library` (its array module and module loader)."""
-    return {name: partial(getattr(m, name), library) for m in LAUNCH_MODULES for name in m.__all__}
 
 
 def unavailable_reason() -> str | None:
@@ -47,6 +36,10 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def make_backend() -> Backend:
+def make_backend():
     import cupy
-    return Backend("cuda", cupy, build_kernels(KernelLibrary(cupy, cupy.RawModule)), DESCRIPTION)
+
+    from engine.backends import Backend
+    from engine.backends.contract import collect_kernels
+    from engine.backends.cuda.library import KernelLibrary
+    return Backend("cuda", cupy, collect_kernels(__name__, bind=KernelLibrary(cupy, cupy.RawModule)))

@@ -4,10 +4,9 @@ All three are implicit matrix products tiled BM x BN per block of 16 x 16 thread
 """
 from __future__ import annotations
 
+from engine.backends.contract import compute_dtype
 from engine.backends.cuda.library import blocks
-from engine.backends.numpy_ref.conv import output_hw
-
-__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
+from engine.shapes import window_output_hw
 
 BM, BN, BK = 128, 64, 16          # tile sizes of conv.cu
 THREADS = (16, 16)
@@ -22,11 +21,11 @@ def _geometry(lib, x_shape, y_shape, w_shape, strides, pads, dilation):
 
 
 def conv2d_forward(lib, x, w, b, strides, pads, dilation):
-    dtype = lib.float_dtype(x, w)
+    dtype = compute_dtype(x, w)
     x, w = lib.array(x, dtype), lib.array(w, dtype)
     n, cout = x.shape[0], w.shape[3]
     b = lib.zeros((cout,), dtype) if b is None else lib.array(b, dtype)
-    y = lib.empty((n, *output_hw(x.shape, w.shape[:2], strides, pads, dilation), cout), dtype)
+    y = lib.empty((n, *window_output_hw(x.shape[1:3], w.shape[:2], strides, pads, dilation), cout), dtype)
     grid = (blocks(y.size // cout, BM), blocks(cout, BN))
     lib.launch("conv.cu", "conv2d_forward", dtype, grid, THREADS,
                (x, w, b, y, *_geometry(lib, x.shape, y.shape, w.shape, strides, pads, dilation)))
@@ -34,7 +33,7 @@ def conv2d_forward(lib, x, w, b, strides, pads, dilation):
 
 
 def conv2d_backward_input(lib, dy, w, x_shape, strides, pads, dilation):
-    dtype = lib.float_dtype(dy, w)
+    dtype = compute_dtype(dy, w)
     dy, w = lib.array(dy, dtype), lib.array(w, dtype)
     dx = lib.empty(tuple(x_shape), dtype)
     cin = x_shape[3]
@@ -45,7 +44,7 @@ def conv2d_backward_input(lib, dy, w, x_shape, strides, pads, dilation):
 
 
 def conv2d_backward_weight(lib, dy, x, w_shape, strides, pads, dilation):
-    dtype = lib.float_dtype(dy, x)
+    dtype = compute_dtype(dy, x)
     dy, x = lib.array(dy, dtype), lib.array(x, dtype)
     dw = lib.zeros(tuple(w_shape), dtype)            # the kernel adds its partial sums into dw
     pixels, cout = dy.size // dy.shape[3], w_shape[3]

@@ -3,10 +3,11 @@
 A :class:`KernelLibrary` pairs an array module with a module loader that has cupy.RawModule's API:
 
     KernelLibrary(cupy, cupy.RawModule)                                      # on the GPU
-    KernelLibrary(numpy, engine.backends.cuda_emu.emu.EmuRawModule)          # on the CPU emulator
+    KernelLibrary(numpy, engine.backends.cuda.emulator.emu.EmuRawModule)  # on the CPU emulator
 
-Every launch function (conv.py, pool.py, recurrent.py, elementwise.py, normalization.py) takes the
-library as its first argument, so the same grid arithmetic and argument types run on both.
+Every launch function (conv.py, pool.py, recurrent.py, activations.py, losses.py, normalization.py) takes
+the library as its first argument, so the same grid arithmetic and argument types run on both. The kernels
+of family F live in kernels/F.cu.
 """
 from __future__ import annotations
 
@@ -16,10 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.backends.contract import FAMILIES, FLOAT_DTYPES
+
 KERNEL_DIR = Path(__file__).with_name("kernels")
-KERNEL_FILES = ("conv.cu", "pool.cu", "recurrent.cu", "elementwise.cu", "batchnorm.cu")
-CTYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double"}
+KERNEL_FILES = tuple(f"{family}.cu" for family in FAMILIES)
+CTYPES = dict(zip(FLOAT_DTYPES, ("float", "double")))
 INT32_MAX = 2**31 - 1
+ELEMENTWISE_THREADS, MAX_ELEMENTWISE_BLOCKS = 256, 4096   # grid-stride kernels: block 256, at most 4096 blocks
+ROW_THREADS = (32, 8)                                      # row kernels: one warp per row, 8 rows per block
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"[ \t]*$', re.M)
 _KERNEL = re.compile(r"^__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(", re.M)
@@ -79,13 +84,17 @@ class KernelLibrary:
     def launch(self, file, kernel, dtype, grid, block, args):
         self.function(file, kernel, dtype)(grid, block, args)
 
-    @staticmethod
-    def float_dtype(*arrays):
-        """The dtype the kernels compute in: NumPy's result type of the inputs, float32 or float64."""
-        dtype = np.result_type(*(a.dtype for a in arrays))
-        if dtype not in CTYPES:
-            raise TypeError(f"the CUDA kernels compute in float32 or float64, not {dtype}")
-        return dtype
+    def launch_elementwise(self, file, kernel, dtype, n, args):
+        """Launch a grid-stride kernel over n elements (block 256, grid min(ceil(n / 256), 4096))."""
+        grid = (min(blocks(n, ELEMENTWISE_THREADS), MAX_ELEMENTWISE_BLOCKS),)
+        self.launch(file, kernel, dtype, grid, (ELEMENTWISE_THREADS,), args)
+
+    def launch_rows(self, file, kernel, dtype, shape, args):
+        """Launch a one-warp-per-row kernel over the rows of the last axis of `shape`; the kernel's last
+        two arguments are the number of rows and the row length."""
+        rows, columns = math.prod(shape[:-1]), shape[-1]
+        self.launch(file, kernel, dtype, (blocks(rows, ROW_THREADS[1]),), ROW_THREADS,
+                    (*args, *self.ints(rows, columns)))
 
     def array(self, a, dtype):
         """`a` as a C-contiguous array of this library's array module (NumPy inputs move to the GPU)."""

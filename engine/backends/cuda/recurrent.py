@@ -1,28 +1,18 @@
 """Launch code for kernels/recurrent.cu: SimpleRNN, LSTM and GRU, one fused kernel launch per time step.
 
 The input projection x·W + b of all steps, the weight gradients and dh0 are single matrix products
-(cuBLAS on the GPU, through the array module's @), written once in the NumPy reference and reused
-here: they only use @, reshape and concatenate, which dispatch to CuPy for CuPy arrays.
+(cuBLAS on the GPU, through the array module's @), shared with the NumPy reference in
+engine/backends/recurrent_gemm.py: they only use @, reshape and concatenate, which dispatch to CuPy.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from engine.backends.cuda.elementwise import ACTIVATION_CODES
+from engine.backends.contract import RECURRENT_ACTIVATIONS, activation_code, compute_dtype
 from engine.backends.cuda.library import blocks
-from engine.backends.numpy_ref.recurrent import previous_states, project_back, project_in
+from engine.backends.recurrent_gemm import previous_states, project_back, project_in
 
-__all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",
-           "gru_forward", "gru_backward"]
-
-RECURRENT_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
 THREADS = (32, 8)                      # units x batch rows per block
-
-
-def _activation_code(name):
-    if name not in RECURRENT_ACTIVATIONS:
-        raise ValueError(f"unknown recurrent activation {name!r}; valid ones: {', '.join(RECURRENT_ACTIVATIONS)}")
-    return ACTIVATION_CODES[name]
 
 
 def _run_steps(lib, kernel, dtype, shape, arrays, activation, reverse=False):
@@ -39,14 +29,14 @@ def _run_steps(lib, kernel, dtype, shape, arrays, activation, reverse=False):
 
 
 def _inputs(lib, *arrays):
-    dtype = lib.float_dtype(*arrays)
+    dtype = compute_dtype(*arrays)
     return dtype, [lib.array(a, dtype) for a in arrays]
 
 
 # ---------------------------------------------------------------- SimpleRNN
 
 def simple_rnn_forward(lib, x, W, U, b, h0, activation):
-    act = _activation_code(activation)
+    act = activation_code(activation, RECURRENT_ACTIVATIONS)
     dtype, (x, W, U, b, h0) = _inputs(lib, x, W, U, b, h0)
     xw = lib.array(project_in(x, W, b), dtype)
     hs = lib.empty(xw.shape, dtype)
@@ -68,7 +58,7 @@ def simple_rnn_backward(lib, dhs, cache):
 # ---------------------------------------------------------------- LSTM
 
 def lstm_forward(lib, x, W, U, b, h0, c0, activation):
-    act = _activation_code(activation)
+    act = activation_code(activation, RECURRENT_ACTIVATIONS)
     dtype, (x, W, U, b, h0, c0) = _inputs(lib, x, W, U, b, h0, c0)
     xw = lib.array(project_in(x, W, b), dtype)
     gates = lib.empty(xw.shape, dtype)                 # activated gates i, f, g, o of every step
@@ -94,7 +84,7 @@ def lstm_backward(lib, dhs, cache):
 # ---------------------------------------------------------------- GRU
 
 def gru_forward(lib, x, W, U, B, h0, activation):
-    act = _activation_code(activation)
+    act = activation_code(activation, RECURRENT_ACTIVATIONS)
     dtype, (x, W, U, B, h0) = _inputs(lib, x, W, U, B, h0)
     xw = lib.array(project_in(x, W, B[0]), dtype)
     n, steps, units = x.shape[0], x.shape[1], U.shape[0]

@@ -9,8 +9,10 @@ them is fused into single passes:
 - pool.py: max and average pooling, forward and backward.
 - recurrent.py: SimpleRNN, LSTM and GRU; the whole time loop runs inside one compiled function, each
   step one GEMM for h_{t-1}·U plus one fused pass over every gate.
-- elementwise.py: activations, softmax, softmax cross-entropy, batch norm, dropout masks, and the
-  vectorisable exp/tanh/sigmoid that the other kernels share.
+- activations.py, losses.py, normalization.py: activations and softmax, softmax cross-entropy, batch norm
+  and dropout masks, each a loop over contiguous rows or elements.
+- vectormath.py: the vectorisable exp/tanh/sigmoid those kernels share; common.py: compiler options,
+  layouts and the rule for when to use threads; blas.py: the BLAS thread policy.
 
 While the backend is active, BLAS runs on one thread (blas.py says why): all parallelism is ours.
 
@@ -21,9 +23,6 @@ machine code is cached in ``__pycache__`` so the next process starts without com
 from __future__ import annotations
 
 import importlib.util
-
-DESCRIPTION = "hand-written Numba CPU kernels"
-
 
 def unavailable_reason() -> str | None:
     """None if Numba (and SciPy, which Numba's np.dot calls into BLAS through) can be imported."""
@@ -37,9 +36,7 @@ def make_backend():
     import numpy as np
 
     from engine.backends import Backend
-    from engine.backends.numba_cpu import conv, elementwise, pool, recurrent
+    from engine.backends.contract import collect_kernels
     from engine.backends.numba_cpu.blas import limit_blas_to_one_thread
-    from engine.backends.numpy_ref import collect_kernels
 
-    return Backend("numba", np, collect_kernels((conv, pool, recurrent, elementwise)), DESCRIPTION,
-                   activate=limit_blas_to_one_thread)
+    return Backend("numba", np, collect_kernels(__name__), activate=limit_blas_to_one_thread)

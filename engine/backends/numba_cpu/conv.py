@@ -40,9 +40,8 @@ from numba import get_num_threads, njit, prange
 
 from engine.backends.numba_cpu.blas import single_threaded_blas
 
-from engine.backends.numpy_ref.conv import output_hw
-
-__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
+from engine.backends.contract import compute_dtype
+from engine.shapes import window_output_hw
 
 # Patch-matrix bytes per chunk: half of one core's 2 MB L2 cache, so BLAS reads the chunk while it is still
 # cached. Measured on the 3x3, 64-channel layer: 1-2 MB are equally fast, 4 MB about 10% slower.
@@ -153,11 +152,6 @@ def _backward_input(dy, wmat, dx, out_h, out_w, kh, kw, sh, sw, dh, dw, top, lef
 
 
 # ----------------------------------------------------------------------------- the kernel contract
-def _float_type(*arrays):
-    """The dtype the kernels compute in: float32 if every input is float32, else float64."""
-    return np.float32 if np.result_type(*arrays) == np.float32 else np.float64
-
-
 def _chunks(n_units, unit_rows, k, dtype):
     """Split n_units (patch rows, or whole images of unit_rows rows) into chunks of about CHUNK_BYTES of patch
     matrix, at least one per thread: returns (units per chunk, threads to use)."""
@@ -174,9 +168,9 @@ def _geometry(strides, pads, dilation):
 
 def conv2d_forward(x, w, b, strides, pads, dilation):
     """y[n,p,q,o] = b[o] + sum_{i,j,c} x_pad[n, p*sh+i*dh, q*sw+j*dw, c] * w[i,j,c,o]."""
-    dtype = _float_type(x, w) if b is None else _float_type(x, w, b)
+    dtype = compute_dtype(x, w) if b is None else compute_dtype(x, w, b)
     kh, kw, cin, cout = w.shape
-    out_h, out_w = output_hw(x.shape, (kh, kw), strides, pads, dilation)
+    out_h, out_w = window_output_hw(x.shape[1:3], (kh, kw), strides, pads, dilation)
     x = np.ascontiguousarray(x, dtype=dtype)
     wmat = np.ascontiguousarray(w, dtype=dtype).reshape(kh * kw * cin, cout)
     b = np.zeros(0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
@@ -190,7 +184,7 @@ def conv2d_forward(x, w, b, strides, pads, dilation):
 def conv2d_backward_input(dy, w, x_shape, strides, pads, dilation):
     """dx[n,h,w,c] = sum over the (p, q, i, j) with p*sh+i*dh-top = h and q*sw+j*dw-left = w
     of sum_o dy[n,p,q,o] * w[i,j,c,o]."""
-    dtype = _float_type(dy, w)
+    dtype = compute_dtype(dy, w)
     kh, kw, cin, cout = w.shape
     n, out_h, out_w = dy.shape[:3]
     dy = np.ascontiguousarray(dy, dtype=dtype)
@@ -204,7 +198,7 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads, dilation):
 
 def conv2d_backward_weight(dy, x, w_shape, strides, pads, dilation):
     """dw[i,j,c,o] = sum_{n,p,q} x_pad[n, p*sh+i*dh, q*sw+j*dw, c] * dy[n,p,q,o]."""
-    dtype = _float_type(dy, x)
+    dtype = compute_dtype(dy, x)
     kh, kw, cin, cout = w_shape
     out_h, out_w = dy.shape[1:3]
     dy = np.ascontiguousarray(dy, dtype=dtype)

@@ -26,9 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from engine.backends.numpy_ref.conv import output_hw
-
-__all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
+from engine.backends.numba_cpu.common import float_array
+from engine.shapes import window_output_hw
 
 
 # ----------------------------------------------------------------------------- the Numba kernels
@@ -131,11 +130,6 @@ def _avg_backward(dy, dx, ph, pw, sh, sw, top, left):
 
 
 # ----------------------------------------------------------------------------- the kernel contract
-def _float_array(a):
-    """a as a C-contiguous float32 (if it is float32) or float64 array: the two types the kernels are compiled for."""
-    return np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float32 else np.float64)
-
-
 def _geometry(pool, strides, pads):
     """(ph, pw, sh, sw, top, left) as plain ints, the way the Numba kernels take them."""
     (ph, pw), (sh, sw), ((top, _), (left, _)) = pool, strides, pads
@@ -144,8 +138,8 @@ def _geometry(pool, strides, pads):
 
 def max_pool2d_forward(x, pool, strides, pads):
     """y = max over each window; returns (y, cache), cache = dict(x_shape, pool, strides, pads, argmax)."""
-    x = _float_array(x)
-    out_h, out_w = output_hw(x.shape, pool, strides, pads)
+    x = float_array(x)
+    out_h, out_w = window_output_hw(x.shape[1:3], pool, strides, pads, what="window")
     y = np.empty((x.shape[0], out_h, out_w, x.shape[3]), x.dtype)
     argmax = np.empty(y.shape, np.int32)
     _max_forward(x, y, argmax, *_geometry(pool, strides, pads))
@@ -155,7 +149,7 @@ def max_pool2d_forward(x, pool, strides, pads):
 
 def max_pool2d_backward(dy, cache):
     """dx[n, p*sh+i-top, q*sw+j-left, c] += dy[n,p,q,c] for the winning (i, j) of each window."""
-    dy = _float_array(dy)
+    dy = float_array(dy)
     dx = np.empty(cache["x_shape"], dy.dtype)
     _max_backward(dy, cache["argmax"], dx, *_geometry(cache["pool"], cache["strides"], cache["pads"]))
     return dx
@@ -163,8 +157,8 @@ def max_pool2d_backward(dy, cache):
 
 def avg_pool2d_forward(x, pool, strides, pads):
     """y[n,p,q,c] = sum of the window's input cells / their count (padding is not counted)."""
-    x = _float_array(x)
-    out_h, out_w = output_hw(x.shape, pool, strides, pads)
+    x = float_array(x)
+    out_h, out_w = window_output_hw(x.shape[1:3], pool, strides, pads, what="window")
     y = np.empty((x.shape[0], out_h, out_w, x.shape[3]), x.dtype)
     _avg_forward(x, y, *_geometry(pool, strides, pads))
     return y
@@ -172,7 +166,7 @@ def avg_pool2d_forward(x, pool, strides, pads):
 
 def avg_pool2d_backward(dy, x_shape, pool, strides, pads):
     """dx[n, p*sh+i-top, q*sw+j-left, c] += dy[n,p,q,c] / count[p,q] for every input cell of every window."""
-    dy = _float_array(dy)
+    dy = float_array(dy)
     dx = np.empty(tuple(x_shape), dy.dtype)
     _avg_backward(dy, dx, *_geometry(pool, strides, pads))
     return dx

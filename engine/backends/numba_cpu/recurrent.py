@@ -11,7 +11,7 @@ work is laid out:
    sequence, no synchronisation between time steps. A step is one BLAS call, h_{t-1}·U for the block
    into a preallocated buffer (``np.dot(a, b, out)``; BLAS is kept to one thread meanwhile, see
    ``single_threaded_blas`` in blas.py), then ONE fused pass over the block's rows that computes
-   every gate, the new cell state and the new hidden state. σ and tanh come from elementwise.py:
+   every gate, the new cell state and the new hidden state. σ and tanh come from vectormath.py:
    written with +, *, floor and a shift, so LLVM evaluates 8 float32 values per instruction instead
    of calling libm for each one.
 3. Backpropagation through time is laid out the same way, walking t down: per step one fused pass
@@ -29,11 +29,10 @@ import numpy as np
 from numba import njit, prange
 
 from engine.backends.numba_cpu.blas import single_threaded_blas
-from engine.backends.numba_cpu.elementwise import (JIT, SERIAL_JIT, activate_into, activation_code,
-                                                   activation_grad, sigmoid)
-
-__all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",
-           "gru_forward", "gru_backward"]
+from engine.backends.contract import RECURRENT_ACTIVATIONS, activation_code, compute_dtype
+from engine.backends.numba_cpu.activations import activate_into, activation_grad
+from engine.backends.numba_cpu.common import JIT, SERIAL_JIT
+from engine.backends.numba_cpu.vectormath import sigmoid
 
 # Work is split between threads from this many multiply-adds on (about 20 µs on one core): below,
 # starting the threads costs more than they save.
@@ -41,15 +40,6 @@ PARALLEL_MIN_MACS = 1 << 21
 
 
 # ---------------------------------------------------------------- layouts, threads, matrix products
-
-def _activation(name):
-    return activation_code(name, ("linear", "relu", "sigmoid", "tanh"))
-
-
-def _dtype(*arrays):
-    """float32 if every input is float32, else float64."""
-    return np.dtype(np.float32) if np.result_type(*arrays) == np.float32 else np.dtype(np.float64)
-
 
 def _blocks(rows, macs):
     """How many blocks of rows (one per thread) to cut `rows` into for `macs` multiply-adds in all."""
@@ -182,8 +172,8 @@ def _simple_rnn_bptt_parallel(blocks, dhs, UT, code, hbuf, da, dh):
 
 def simple_rnn_forward(x, W, U, b, h0, activation):
     """h_t = act(x_t·W + b + h_{t-1}·U) for t = 1..T. Returns (hs (N, T, u), cache)."""
-    code = _activation(activation)
-    dtype = _dtype(x, W, U, b, h0)
+    code = activation_code(activation, RECURRENT_ACTIVATIONS)
+    dtype = compute_dtype(x, W, U, b, h0)
     x_tm = _time_major(x, dtype)
     W, U, b = (np.ascontiguousarray(a, dtype=dtype) for a in (W, U, b))
     T, N, u = x_tm.shape[0], x_tm.shape[1], U.shape[0]
@@ -286,8 +276,8 @@ def _lstm_bptt_parallel(blocks, dhs, UT, code, cbuf, gates, act_c, dz, dh, dc):
 
 def lstm_forward(x, W, U, b, h0, c0, activation):
     """Keras LSTM, gates i, f, c, o. Returns (hs (N, T, u), cache)."""
-    code = _activation(activation)
-    dtype = _dtype(x, W, U, b, h0, c0)
+    code = activation_code(activation, RECURRENT_ACTIVATIONS)
+    dtype = compute_dtype(x, W, U, b, h0, c0)
     x_tm = _time_major(x, dtype)
     W, U, b = (np.ascontiguousarray(a, dtype=dtype) for a in (W, U, b))
     T, N, u = x_tm.shape[0], x_tm.shape[1], U.shape[0]
@@ -396,8 +386,8 @@ def _gru_bptt_parallel(blocks, dhs, UT, code, hbuf, gates, dxw, dhu, dh):
 
 def gru_forward(x, W, U, B, h0, activation):
     """Keras GRU with reset_after=True, gates z, r, h. Returns (hs (N, T, u), cache)."""
-    code = _activation(activation)
-    dtype = _dtype(x, W, U, B, h0)
+    code = activation_code(activation, RECURRENT_ACTIVATIONS)
+    dtype = compute_dtype(x, W, U, B, h0)
     x_tm = _time_major(x, dtype)
     W, U, B = (np.ascontiguousarray(a, dtype=dtype) for a in (W, U, B))
     T, N, u = x_tm.shape[0], x_tm.shape[1], U.shape[0]

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["activation_forward", "activation_backward", "softmax_forward", "softmax_backward"]
-
 
 def activation_forward(name, x, alpha=0.3):
     """y = f(x) for f in linear, relu, sigmoid, tanh, leaky_relu (slope `alpha` below zero)."""

@@ -21,23 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.shapes import conv2d_output_hw
-
-__all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
+from engine.shapes import window_output_hw
 
 
 def pad_hw(x, pads, value=0.0):
     """Pad the H and W axes of an NHWC array: pads = ((top, bottom), (left, right))."""
     return np.pad(x, ((0, 0), tuple(pads[0]), tuple(pads[1]), (0, 0)), constant_values=value)
-
-
-def output_hw(x_shape, kernel_hw, strides, pads, dilation=(1, 1)):
-    """(Ho, Wo) from the formula above; raises if the (dilated) kernel does not fit the padded input."""
-    ho, wo = conv2d_output_hw(x_shape[1:3], kernel_hw, strides, pads, dilation)
-    if ho < 1 or wo < 1:
-        raise ValueError(f"kernel {tuple(kernel_hw)} with dilation {tuple(dilation)} does not fit input "
-                         f"{tuple(x_shape[1:3])} padded by {pads}")
-    return ho, wo
 
 
 def tap(i, j, out_hw, strides, dilation=(1, 1)):
@@ -51,7 +40,7 @@ def tap(i, j, out_hw, strides, dilation=(1, 1)):
 def conv2d_forward(x, w, b, strides, pads, dilation):
     """y[n,p,q,o] = b[o] + sum_{i,j,c} x_pad[n, p*sh+i*dh, q*sw+j*dw, c] * w[i,j,c,o]."""
     kh, kw, _, cout = w.shape
-    out_hw = output_hw(x.shape, (kh, kw), strides, pads, dilation)
+    out_hw = window_output_hw(x.shape[1:3], (kh, kw), strides, pads, dilation)
     x_pad = pad_hw(x, pads)
     y = np.zeros((x.shape[0], *out_hw, cout), dtype=np.result_type(x, w))
     for i in range(kh):

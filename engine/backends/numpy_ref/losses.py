@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
-
 
 def softmax_cross_entropy_forward(logits, targets):
     """losses[n] = -sum_c t[n,c] * log_softmax(z)[n,c], with log_softmax(z) = z - max z - log sum exp(z - max z)."""

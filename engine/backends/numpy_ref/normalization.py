@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["batch_norm_train_forward", "batch_norm_backward", "batch_norm_inference", "dropout_mask"]
-
 
 def _reduce_axes(x):
     return tuple(range(x.ndim - 1))  # every axis but the last (the features/channels)

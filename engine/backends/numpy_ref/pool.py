@@ -15,9 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.backends.numpy_ref.conv import output_hw, pad_hw, tap
-
-__all__ = ["max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward", "avg_pool2d_backward"]
+from engine.backends.numpy_ref.conv import pad_hw, tap
+from engine.shapes import window_output_hw
 
 
 def max_pool2d_forward(x, pool, strides, pads):
@@ -27,7 +26,7 @@ def max_pool2d_forward(x, pool, strides, pads):
     """
     n, _, _, c = x.shape
     (ph, pw), (sh, sw) = pool, strides
-    ho, wo = output_hw(x.shape, pool, strides, pads)
+    ho, wo = window_output_hw(x.shape[1:3], pool, strides, pads, what="window")
     x_pad = pad_hw(x, pads, value=-np.inf)
     # windows[n,p,q,c,i,j] = x_pad[n, p*sh+i, q*sw+j, c]; flattened to (N, Ho, Wo, C, ph*pw) in row-major order.
     windows = sliding_window_view(x_pad, (ph, pw), axis=(1, 2))[:, ::sh, ::sw].reshape(n, ho, wo, c, ph * pw)
@@ -70,7 +69,7 @@ def _cell_count(x_shape, pool, strides, pads, out_hw, dtype):
 
 def avg_pool2d_forward(x, pool, strides, pads):
     """y[n,p,q,c] = sum_{i,j} x_pad[n, p*sh+i, q*sw+j, c] / count[p,q] (padded cells are zero and not counted)."""
-    out_hw = output_hw(x.shape, pool, strides, pads)
+    out_hw = window_output_hw(x.shape[1:3], pool, strides, pads, what="window")
     total = _window_sum(pad_hw(x, pads), pool, strides, out_hw)
     return total / _cell_count(x.shape, pool, strides, pads, out_hw, x.dtype)
 

@@ -7,7 +7,7 @@ recurrent activation is always the sigmoid σ; ``activation`` names the other on
 Every forward pass computes the input projection of all time steps with one matmul, then loops over
 t for the recurrence. Every backward pass walks t from T-1 down to 0, carrying the gradient that flows
 into the previous state (dh_next, and dc_next for the LSTM), stores the gradient of each step's
-pre-activations, and finishes with one matmul per weight over all steps (see ``project_back``).
+pre-activations, and finishes with one matmul per weight over all steps (see ``recurrent_gemm.project_back``).
 
 ``cache`` is a dict of what the backward pass needs: the inputs, the weights, the activation name and
 the per-step states and gate activations of the forward pass.
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["simple_rnn_forward", "simple_rnn_backward", "lstm_forward", "lstm_backward",
-           "gru_forward", "gru_backward"]
+from engine.backends.recurrent_gemm import previous_states, project_back, project_in
 
 
 def _sigmoid(a):
@@ -39,32 +38,6 @@ def _activation(name):
     if name not in _ACTIVATIONS:
         raise ValueError(f"unknown recurrent activation {name!r}; valid ones: {', '.join(_ACTIVATIONS)}")
     return _ACTIVATIONS[name]
-
-
-def project_in(x, W, b):
-    """x_t·W + b for every time step with one matmul: (N, T, F) -> (N, T, k)."""
-    N, T, F = x.shape
-    return (x.reshape(N * T, F) @ W + b).reshape(N, T, W.shape[1])
-
-
-def previous_states(s0, states):
-    """s_0 .. s_{T-1}: the state each step starts from, shape (N, T, u)."""
-    return np.concatenate([s0[:, None, :], states[:, :-1, :]], axis=1)
-
-
-def project_back(x, W, dxw, h_prev, U, dhu):
-    """Backward of the projections x_t·W and h_{t-1}·U summed over all steps.
-
-    dxw (N, T, k) is dLoss/d(x_t·W) and dhu (N, T, k) is dLoss/d(h_{t-1}·U). Returns (dx, dW, dU)
-    with dW = Σ_t x_tᵀ·dxw_t and dU = Σ_t h_{t-1}ᵀ·dhu_t, each as one matmul over the N·T rows.
-    """
-    N, T, F = x.shape
-    k = W.shape[1]
-    dxw2 = dxw.reshape(N * T, k)
-    dx = (dxw2 @ W.T).reshape(N, T, F)
-    dW = x.reshape(N * T, F).T @ dxw2
-    dU = h_prev.reshape(N * T, -1).T @ dhu.reshape(N * T, k)
-    return dx, dW, dU
 
 
 # ---------------------------------------------------------------- SimpleRNN

@@ -7,7 +7,7 @@
 //   * arrays are C-contiguous in the Keras layouts (NHWC images, NTF sequences);
 //   * sizes are `int` (the Python launch code checks they fit), scalars of type T are passed as T.
 
-// Activation codes: the same numbers as ACTIVATION_CODES in engine/backends/cuda/elementwise.py.
+// Activation codes: the same numbers as ACTIVATION_CODES in engine/backends/contract.py (a test keeps them equal).
 enum Activation { LINEAR = 0, RELU = 1, SIGMOID = 2, TANH = 3, LEAKY_RELU = 4 };
 
 // sigma(a) = 1 / (1 + e^-a), written as 0.5 (1 + tanh(a/2)) so it never overflows (as the reference).

@@ -1,4 +1,5 @@
-"""Convolution and pooling ops. Shapes are resolved here; the arithmetic is the backend's kernels."""
+"""Convolution ops (Conv2D and its adjoint, Conv2DTranspose). Shapes are resolved by the caller
+(engine.functional); the arithmetic is the active backend's conv kernels."""
 from __future__ import annotations
 
 from engine.autograd import Function
@@ -41,23 +42,3 @@ class Conv2DTranspose(Function):
         dw = k.conv2d_backward_weight(self.x, g, self.w.shape, *self.geometry) if self.needs_grad[1] else None
         db = g.sum(axis=(0, 1, 2)) if self.needs_grad[2] else None
         return dx, dw, db, None, None, None
-
-
-class MaxPool2D(Function):
-    def forward(self, x, pool, strides, pads):
-        self.kernels = get_backend()
-        y, self.cache = self.kernels.max_pool2d_forward(x, pool, strides, pads)
-        return y
-
-    def backward(self, g):
-        return self.kernels.max_pool2d_backward(g, self.cache), None, None, None
-
-
-class AvgPool2D(Function):
-    def forward(self, x, pool, strides, pads):
-        self.kernels = get_backend()
-        self.args = x.shape, pool, strides, pads
-        return self.kernels.avg_pool2d_forward(x, pool, strides, pads)
-
-    def backward(self, g):
-        return self.kernels.avg_pool2d_backward(g, *self.args), None, None, None

@@ -1,6 +1,7 @@
 """The `cuda-emu` backend: the `cuda` backend's .cu kernels compiled for the CPU, no GPU needed.
 
-Every kernel file of engine/backends/cuda/kernels is compiled by g++ with cuda_emu.h (which emulates
+It lives inside the cuda package because it runs that package's code: every kernel file of
+engine/backends/cuda/kernels is compiled by g++ with cuda_emu.h (which emulates
 blocks, threads, __syncthreads, warp shuffles, shared memory and atomics; its top comment explains how)
 and loaded with ctypes by emu.EmuRawModule. The launch code is the `cuda` backend's own, given NumPy and
 EmuRawModule instead of CuPy and cupy.RawModule, so grids, argument types and kernels are all exercised.
@@ -42,13 +43,9 @@ from __future__ import annotations
 import shutil
 import sys
 
-from engine.backends import Backend
-
-DESCRIPTION = "the same CUDA C kernels compiled for the CPU by an emulator"
-
 
 def unavailable_reason() -> str | None:
-    from engine.backends.cuda_emu.emu import compiler
+    from engine.backends.cuda.emulator.emu import compiler
     if not sys.platform.startswith("linux"):
         return "the CUDA emulator needs Linux (its fibers use ucontext); on Windows use WSL"
     if shutil.which(compiler()) is None:
@@ -56,10 +53,11 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def make_backend() -> Backend:
+def make_backend():
     import numpy as np
 
-    from engine.backends.cuda import build_kernels
+    from engine.backends import Backend
+    from engine.backends.contract import collect_kernels
+    from engine.backends.cuda.emulator.emu import EmuRawModule
     from engine.backends.cuda.library import KernelLibrary
-    from engine.backends.cuda_emu.emu import EmuRawModule
-    return Backend("cuda-emu", np, build_kernels(KernelLibrary(np, EmuRawModule)), DESCRIPTION)
+    return Backend("cuda-emu", np, collect_kernels("engine.backends.cuda", bind=KernelLibrary(np, EmuRawModule)))

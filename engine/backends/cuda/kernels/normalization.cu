@@ -1,12 +1,14 @@
-// Batch normalisation over every axis but the last: x is viewed as an (M, C) matrix, one column per
-// channel, and the statistics are per column.
+// Batch normalisation over every axis but the last, and inverted-dropout masks.
+//
+// Batch norm: x is viewed as an (M, C) matrix, one column per channel, and the statistics are per
+// column.
 //
 // The two reduction kernels share one launch: block (32, 8), grid (ceil(C / 32), S).
 // threadIdx.x picks the channel c = blockIdx.x*32 + tx, so a warp reads 32 consecutive channels of
 // one row (coalesced); thread (tx, ty) of grid row by sums rows ty + 8*by, ty + 8*by + 8*S, ...
 // The 8 partial sums of a block meet in shared memory and one thread per channel adds them to the
-// output with atomicAdd (the output starts at zero). The other kernels are elementwise: 1-D
-// grid-stride loop, block 256, grid min(ceil(M*C / 256), 4096).
+// output with atomicAdd (the output starts at zero). The other kernels (and dropout_mask) are
+// elementwise: 1-D grid-stride loop, block 256, grid min(ceil(n / 256), 4096).
 #include "common.h"
 
 // Adds this thread's sums s1, s2 of channel c to sums[c] and sums[C + c], one atomicAdd per block.
@@ -78,5 +80,20 @@ __global__ void batch_norm_backward_dx(const T* dy, const T* x, const T* mean, c
         const int c = e % C;
         const T x_hat = (x[e] - mean[c]) * inv_std[c];
         dx[e] = gamma[c] * inv_std[c] / T(M) * (T(M) * dy[e] - sums[c] - x_hat * sums[C + c]);
+    }
+}
+
+// dropout_mask: mask[e] = scale if u_e >= rate else 0, where u_e in [0, 1) comes from a counter-based
+// hash of (seed, e) (splitmix64's finaliser). Every element draws independently of the launch shape
+// and thread order, so the mask depends only on the seed.
+template <typename T>
+__global__ void dropout_mask(T* mask, int n, unsigned long long seed, double rate, T scale) {
+    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < n; e += gridDim.x * blockDim.x) {
+        unsigned long long z = seed + (unsigned long long)(e + 1) * 0x9E3779B97F4A7C15ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const double u = double(z >> 11) * (1.0 / 9007199254740992.0);   // 53 random bits / 2^53
+        mask[e] = u >= rate ? scale : T(0);
     }
 }

@@ -15,7 +15,7 @@ function                   lecture figure
 ``plot_signal``            simple line plots (the square wave, the convolution demos)
 =========================  ===========================================================================
 
-matplotlib is imported lazily, inside the functions, so ``import engine.tools.plots`` costs nothing.
+matplotlib is imported lazily, inside the functions, so ``import engine.viz.plots`` costs nothing.
 The figures are built as ``matplotlib.figure.Figure`` objects attached to an Agg canvas rather than through
 ``pyplot``: the Agg (file-only) backend is used for these figures whatever backend the user has
 selected, nothing is added to pyplot's list of open figures, and no window ever opens.

@@ -5,7 +5,7 @@
     nnlab bench --json out.json       # also write the numbers
     nnlab bench --quick               # one timed sample per case (a smoke test, not a measurement)
 
-(`python -m engine.bench` is the same command without the shell installed.)
+(`python -m engine.tools.bench` is the same command without the shell installed.)
 
 Method: the first call is timed alone (it includes compilation for JIT backends, shown as "first call");
 then warm-up, then at least `--samples` timed samples, each repeating the case until it lasts >= 25 ms;

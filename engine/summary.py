@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import io
 
-from engine.layers import _shape_str
+from engine.shapes import format_shape
 
 POSITIONS = (0.45, 0.80, 1.0)
 HEADER = ("Layer (type)", "Output Shape", "Param #")
@@ -31,7 +31,7 @@ def summary_rows(model):
     """(name (Type), output shape, params) for each row of the table."""
     layers = ([model.input_layer] if model.input_layer is not None and type(model).__name__ == "Model" else [])
     layers += model.layers
-    return [(f"{layer.name} ({type(layer).__name__})", _shape_str(layer.output_shape), f"{layer.count_params():,}")
+    return [(f"{layer.name} ({type(layer).__name__})", format_shape(layer.output_shape), f"{layer.count_params():,}")
             for layer in layers]
 
 

@@ -4,7 +4,7 @@ L2 on the three kernels, SGD, 100 epochs of batch 100 (create_convolutional_neur
 The lecture ran a grid over eta and lambda; with TF/Keras 2.11 `SGD(lr=eta)` silently kept the default
 learning rate 0.01 (see the lecture-fidelity notes), so this single run uses eta = 0.01, lambda = 1e-4.
 
-    python -m engine.examples.digits_cnn [--epochs N] [--backend NAME] [--seed S]
+    python -m engine.lecture.digits_cnn [--epochs N] [--backend NAME] [--seed S]
 """
 from __future__ import annotations
 
