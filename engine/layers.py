@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from engine import functional as F
-from engine import initializers, random, regularizers, shapes
+from engine import initializers, random, regularizers, resources, shapes
 from engine.autograd import Tensor, as_tensor
 from engine.backends import get_backend, to_host
 from engine.functional import ACTIVATION_NAMES
@@ -128,6 +128,11 @@ class Layer(HasWeights):
                           f"{format_shape(input_shape)}: {why}")
 
     def add_weight(self, name, shape, initializer, regularizer=None, trainable=True) -> Variable:
+        # training holds 4 arrays of this size (the weight, its gradient, up to two optimizer slots)
+        resources.require_memory(4 * resources.array_bytes(shape, self.dtype.itemsize),
+                                 f"layer '{self.name}' ({type(self).__name__}) with its {name} of shape "
+                                 f"{tuple(shape)} (and its gradient and optimizer slots)",
+                                 "use fewer units or filters, or a smaller input")
         data = initializers.get(initializer)(shape, dtype=self.dtype, rng=random.generator())
         weight = Variable(data, name, trainable=trainable and self.trainable,
                           regularizer=regularizers.get(regularizer))
