@@ -5,7 +5,7 @@ import numpy as np
 
 from engine import losses as losses_module
 from engine import metrics as metrics_module
-from engine import optimizers, training
+from engine import datachecks, optimizers, training
 from engine.autograd import Tensor, no_grad
 from engine.backends import get_backend
 from engine.layers import HasWeights, InputLayer, Layer, ShapeError, SymbolicTensor, snake_case, unique_name
@@ -99,7 +99,7 @@ class Model(HasWeights):
 
     def prepare_inputs(self, x) -> np.ndarray:
         """Inputs as float32 arrays (Keras casts inputs), with Keras 3's rank fix for a missing last axis of 1."""
-        x = np.asarray(x.numpy() if isinstance(x, Tensor) else x, dtype=self.dtype)
+        x = datachecks.check_numbers(x.numpy() if isinstance(x, Tensor) else x, "x").astype(self.dtype, copy=False)
         expected = self.input_shape if self.built or self.input_layer else None
         if expected and x.ndim == len(expected) - 1 and expected[-1] == 1:
             x = x[..., None]
@@ -109,7 +109,7 @@ class Model(HasWeights):
         return x
 
     def prepare_targets(self, y) -> np.ndarray:
-        y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+        y = datachecks.check_numbers(y.numpy() if isinstance(y, Tensor) else y, "y")
         return y if np.issubdtype(y.dtype, np.integer) else y.astype(self.dtype)
 
     @property
