@@ -18,7 +18,7 @@ import engine
 from engine import random
 from shell import statements
 from shell.errors import NNError, did_you_mean
-from shell.language import ModelBlock, Node, parse, parse_line
+from shell.language.parser import ModelBlock, Node, parse, parse_line
 from shell.output import Output, format_seconds
 from shell.state import Data, ModelEntry
 from shell.statements import blocks

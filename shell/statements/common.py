@@ -12,7 +12,7 @@ from engine.datasets import DataError
 from engine.layers import ShapeError
 from engine.models import ModelError
 from shell.errors import NNError, closest
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_number
 from shell.state import ModelEntry
 

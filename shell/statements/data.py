@@ -11,7 +11,7 @@ import numpy as np
 from engine import datasets
 from engine.datasets import DataError
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
 from shell.state import Data
 from shell.statements.common import engine_errors, input_path
