@@ -203,8 +203,9 @@ def window_series(values, step):
     n = len(values) - step
     if n < 1:
         raise DataError(f"window_series needs at least step+1 = {step + 1} values, got {len(values)}")
-    X = np.array([values[i:i + step] for i in range(n)])
-    Y = np.array([values[i + step] for i in range(n)])
+    windows = np.lib.stride_tricks.sliding_window_view(values, step, axis=0)   # window axis last
+    X = np.moveaxis(windows, -1, 1)[:n].copy()                                  # X[i] = values[i:i+step]
+    Y = values[step:step + n].copy()
     return X, Y
 
 

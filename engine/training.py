@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from engine import datachecks, random
+from engine import datachecks, random, resources
 from engine import metrics as metrics_module
 from engine.backends import array_module
 
@@ -99,6 +99,15 @@ def split_validation(x, y, validation_split: float):
     return (x[:split_at], y[:split_at]), (x[split_at:], y[split_at:])
 
 
+def require_batch_memory(model, batch_size: int, what: str, copies: int) -> None:
+    """Refuse a batch whose layer outputs (`copies` of them: outputs, their gradients, what backward keeps)
+    would not fit in memory, before the first batch allocates them."""
+    per_sample = sum(resources.array_bytes([d or 1 for d in layer.output_shape[1:]], layer.dtype.itemsize)
+                     for layer in model.layers)
+    resources.require_memory(copies * batch_size * per_sample, f"{what} model '{model.name}' with batch_size="
+                             f"{batch_size} (its layer outputs)", "use a smaller batch_size, or a smaller model")
+
+
 def check_pair(x, y):
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)}")
@@ -122,6 +131,7 @@ def fit(model, x, y, epochs=1, batch_size=None, validation_split=0.0, validation
     else:
         val = None
     model.ensure_ready(x, y)
+    require_batch_memory(model, min(batch_size, len(x)), "training", copies=3)
     classes = model.output_shape[-1] if "Sparse" in type(model.loss).__name__ else None
     datachecks.check_training_data(x, y, classes)
     if val is not None:
@@ -179,6 +189,7 @@ def _resume(model, path, settings: dict, history: History) -> int:
     saving.restore_checkpoint(model, checkpoint)
     for epoch in range(checkpoint.epoch):
         history.record(epoch, {key: values[epoch] for key, values in checkpoint.history.items()})
+    history.params["initial_epoch"] = checkpoint.epoch
     return checkpoint.epoch
 
 
@@ -276,6 +287,7 @@ def evaluate(model, x, y, batch_size=None, verbose=0, return_dict=False):
     x, y = model.prepare_inputs(x), model.prepare_targets(y)
     check_pair(x, y)
     model.ensure_ready(x, y)
+    require_batch_memory(model, min(resolve_batch_size(batch_size), len(x)), "evaluating", copies=1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         logs = _evaluate(model, x, y, resolve_batch_size(batch_size))
     if verbose:

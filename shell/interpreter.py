@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 
 import engine
-from engine import random
-from shell import statements
+from engine import files, random
+from shell import statements, writing
 from shell.errors import NNError, did_you_mean
+from shell.language.lexer import split_lines
 from shell.language.parser import ModelBlock, Node, parse, parse_line
 from shell.output import Output, format_seconds
 from shell.state import Data, ModelEntry
@@ -65,12 +66,34 @@ class Session:
         self.depth = 0
         self._block: blocks.PromptBlock | None = None
         self._prompt_line = 0
+        # --- files (shell.writing) ---
+        #: files this session wrote (resolved): writing one again needs no question
+        self.written: set[Path] = set()
+        #: ask(question) -> bool puts a yes/no question at the prompt (None: nobody to ask, as in a script)
+        self.ask = None
+        #: a script run by `nnlab run` or `nnlab < FILE`: it writes only inside the current and the output
+        #: folder, and Ctrl-C stops it after the current batch (as `run FILE` does inside any session)
+        self.script = False
+        self.initial_out_dir = self.out_dir
+        #: the script was stopped by Ctrl-C (`nnlab run` exits 130)
+        self.interrupted = False
 
     # --- public entry points ------------------------------------------------------------------------
     @property
     def in_block(self) -> bool:
         """True while a `model ... end` block is open at the prompt."""
         return self._block is not None
+
+    @property
+    def in_script(self) -> bool:
+        """A script runs (`nnlab run`, or `run FILE`): writes stay inside the current and the output folder
+        (shell.writing), Ctrl-C stops the whole script, and nobody is asked anything."""
+        return self.script or self.depth > 0
+
+    @property
+    def can_ask(self) -> bool:
+        """A question can be put to the user (a statement typed at the prompt)."""
+        return self.ask is not None and not self.in_script
 
     @property
     def block_model(self) -> str | None:
@@ -81,14 +104,21 @@ class Session:
         first error. Returns True when every statement succeeded."""
         try:
             program = parse(text, filename)
+            writing.preflight(self, program)
         except NNError as err:
             self._report(err)
             return False
-        for item in program:
-            if not self._guarded(self._execute_item, item):
-                return False
-            if self.finished:
-                break
+        try:
+            for item in program:
+                if not self._guarded(self._execute_item, item):
+                    return False
+                if self.finished:
+                    break
+        except KeyboardInterrupt as stop:           # Ctrl-C in a script (in_script): no later statement runs
+            self.interrupted = True
+            where = f" {stop}" if str(stop) else ""
+            self.out.warning(f"script stopped by Ctrl-C{where}; no later statement ran")
+            return False
         return True
 
     def feed_line(self, line: str) -> bool:
@@ -113,7 +143,7 @@ class Session:
     def feed_text(self, text: str) -> bool:
         """Feed several lines (a paste) one by one, exactly as if typed; True while a block is open."""
         more = self._block is not None
-        for line in text.splitlines():
+        for line in split_lines(text):
             more = self.feed_line(line)
             if self.finished:
                 break
@@ -162,9 +192,7 @@ class Session:
         if self.initial_backend:
             lines.append(f"backend {self.initial_backend}")
         lines.extend(self.transcript)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        return path
+        return files.write_text(path, "\n".join(lines) + "\n", "session")
 
     def execute_nested(self, program: list) -> None:
         """Run the items of a script read by `run`: the first error propagates (to the `run` line's
@@ -204,12 +232,6 @@ class Session:
         """One sample's shape of the current data (the input of a model without input=), or None."""
         return self.data.input_shape if self.data is not None else None
 
-    def output_path(self, node: Node, option: str, default: str | None = None) -> Path:
-        """A file nnlab writes (plot, CSV): a relative path goes into the output folder (`set out`)."""
-        raw = node.value(option, default)
-        path = Path(os.path.expanduser(str(raw)))
-        return path if path.is_absolute() else self.out_dir / path
-
     def epochs(self, node: Node) -> int:
         return self.epochs_override or node.get("epochs")
 
@@ -234,7 +256,13 @@ class Session:
             self.finished = True
             return True
         except KeyboardInterrupt:
+            if self.in_script:
+                raise
             self.out.warning("interrupted")
+        except MemoryError:
+            node = item.header if isinstance(item, ModelBlock) else item
+            self.out.error(node.error("out of memory: this statement asked for more memory than the machine has",
+                                      "use smaller sizes (units, filters, batch_size, count)"))
         except RecursionError as exc:
             self.out.internal_error(exc, self.debug)
         except Exception as exc:  # a bug in nnlab, not a user mistake
@@ -253,7 +281,7 @@ class Session:
             statements.handler(item.name)(self, item)
             records = item.spec.records and (item.form is None or item.form.records)
         if records and self.depth == 0:
-            self.transcript.append(item.source)
+            self.transcript.append(writing.recorded_source(item))
 
     def _open_block(self, node: Node) -> None:
         self._block = blocks.open_block(self, node)

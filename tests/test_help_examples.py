@@ -94,7 +94,13 @@ def test_every_statement_form_and_layer_has_an_example_here():
 @pytest.mark.parametrize("name, text", [(name, text) for _, name, text in EXAMPLES],
                          ids=[ident for ident, _, _ in EXAMPLES])
 def test_help_example_runs(name, text, workdir, tmp_path, monkeypatch):
-    monkeypatch.chdir(workdir)
+    # each example runs in a folder of its own that links to the shared files: a file another example wrote
+    # (cnn.npz) is not this session's to replace (shell.writing)
+    here = tmp_path / "work"
+    here.mkdir()
+    for entry in workdir.iterdir():
+        (here / entry.name).symlink_to(entry)
+    monkeypatch.chdir(here)
     monkeypatch.setenv("NNLAB_DATA", str(workdir / "data"))
     buf = io.StringIO()
     session = Session(Output(buf), epochs=1, out_dir=tmp_path / "out")

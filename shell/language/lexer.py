@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from shell.registry import lookup
@@ -34,6 +35,46 @@ _QUOTES = "\"'"
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
 _KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?==)")
 
+
+# --------------------------------------------------------------------------------------------------
+# Lines
+# --------------------------------------------------------------------------------------------------
+
+#: only these end a line (str.splitlines would also split at a form feed, a vertical tab, NEL, U+2028 ...,
+#: so a comment holding one would hide a statement)
+_LINE_END = re.compile(r"\r\n|\r|\n")
+#: characters a line may not hold besides the C0/C1 controls (tab excepted): line and paragraph separators
+#: and the bidirectional controls that make a line look different from what runs ("Trojan source")
+_FORBIDDEN = set("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_CONTROL_NAMES = {"\x00": "NUL", "\x0b": "vertical tab", "\x0c": "form feed", "\x1b": "escape",
+                  "\x7f": "delete", "\x85": "next line, NEL", "\r": "carriage return", "\n": "line feed"}
+
+
+def split_lines(text: str) -> list[str]:
+    """The lines of a script: only \\n, \\r\\n and \\r end a line; a leading byte order mark is dropped."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    lines = _LINE_END.split(text)
+    if lines[-1] == "":                      # a final line end adds no empty line (as splitlines)
+        lines.pop()
+    return lines
+
+
+def forbidden_character(line: str) -> tuple[int, str] | None:
+    """(index, description) of the first character a line of a script may not hold, or None: control
+    characters other than tab, line and paragraph separators, bidirectional controls."""
+    for index, char in enumerate(line):
+        if char == "\t":
+            continue
+        if char in _FORBIDDEN or unicodedata.category(char) == "Cc":
+            name = _CONTROL_NAMES.get(char) or unicodedata.name(char, "control character").lower()
+            return index, f"U+{ord(char):04X} ({name})"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokens and words
+# --------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Token:

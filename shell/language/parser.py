@@ -10,16 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shell.errors import NNError, did_you_mean
-from shell.language.lexer import _NUMBER_RE, HEAD, KEY, WORD, Word, _value_tokens, _words
+from shell.language.lexer import (_NUMBER_RE, HEAD, KEY, WORD, Word, _value_tokens, _words, forbidden_character,
+                                  split_lines)
 from shell.language.values import _Converter
 from shell.registry import lookup
 from shell.registry.layer_table import LAYERS
 from shell.registry.specs import Command, Option
 from shell.registry.statement_table import BLOCK_KEYWORDS
 
+#: shows control characters in an error's copy of the line as one visible character each (columns stay right)
+_VISIBLE = {code: "\ufffd" for code in [*range(32), 127, *range(128, 160), 0x2028, 0x2029, *range(0x202a, 0x202f),
+                                       *range(0x2066, 0x206a)] if code != 9}
+
 GRAMMAR = """Grammar (one statement per line; `#` starts a comment at the start of a word; blank lines are fine):
 
-    script     := { line NEWLINE }
+    script     := { line NEWLINE }                        NEWLINE: \\n, \\r\\n or \\r; no other control characters
     line       := [ statement | model_block_line ] [ comment ]
     statement  := HEAD [ SUBCOMMAND ] { argument }        HEAD from registry.STATEMENTS
     block      := "model" NAME { option } NEWLINE { layer NEWLINE } "end"
@@ -208,6 +213,13 @@ def _bind(node: Node, form, words: list[Word]) -> None:
 def parse_line(text: str, line: int = 1, file: str = "<input>", in_block: bool = False) -> Node:
     """Parse one line. Inside a block a line is a layer, `end` or `abort`; outside it is a statement."""
     node = Node("blank", file=file, line=line, text=text)
+    forbidden = forbidden_character(text)
+    if forbidden is not None:
+        index, what = forbidden
+        raise NNError(f"control character {what} in this line: only \\n, \\r\\n and \\r end a line, and only "
+                      f"spaces and tabs separate words", file=file, line=line,
+                      column=index + 1, source_line=text.translate(_VISIBLE),
+                      hint="remove it: such characters can hide a statement inside a comment")
     try:
         words, _comment = _words(text)
     except Exception as exc:  # pragma: no cover - the scanner is total; keep the promise anyway
@@ -287,7 +299,7 @@ def parse(text: str, file: str = "<input>") -> list:
     """Parse a whole script into statements (Node) and model blocks (ModelBlock); the first error raises."""
     program: list = []
     block: ModelBlock | None = None
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         node = parse_line(line, number, file, in_block=block is not None)
         if node.kind == "blank":
             continue

@@ -58,12 +58,19 @@ class _Atom:
         return self.token.text
 
 
+#: brackets may nest this deep in a value (deeper would only exhaust the recursion of the parser)
+MAX_NESTING = 32
+#: digits a number may have (Python refuses to convert integers of more than 4300)
+MAX_DIGITS = 100
+
+
 class _ValueParser:
     """Recursive descent over the sub-tokens of one argument's value."""
 
     def __init__(self, tokens: list[Token], fail):
         self.tokens = [t for t in tokens if t.kind != SPACE]
         self.pos = 0
+        self.depth = 0
         self.fail = fail  # fail(message, token, hint=None) -> NNError
 
     def peek(self):
@@ -92,10 +99,19 @@ class _ValueParser:
         return item
 
     def item(self):
+        self.depth += 1
+        try:
+            return self._item()
+        finally:
+            self.depth -= 1
+
+    def _item(self):
         tok = self.take()
         if tok is None:
             last = self.tokens[-1] if self.tokens else None
             raise self.fail("a value is missing here", last, None)
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"brackets nest more than {MAX_NESTING} deep here", tok, None)
         if tok.kind == ERROR:
             raise self.fail("this string has no closing quote", tok, f"add {tok.text[0]} at its end")
         if tok.text in "([":
@@ -143,6 +159,7 @@ _FALSE = {"false", "no", "off", "0"}
 
 
 def _number(text: str):
+    """An int or a float; texts of more than MAX_DIGITS digits are refused by the callers first."""
     if re.fullmatch(r"[+-]?\d+", text):
         return int(text)
     return float(text)
@@ -230,6 +247,8 @@ class _Converter:
         if not isinstance(tree, _Atom):
             token = tree.token
             raise self.fail(f"{self.opt.name} must be {what}, got {self.raw}", token, self.hint())
+        if tree.kind == NUMBER and sum(c.isdigit() for c in tree.text) > MAX_DIGITS:
+            raise self.fail(f"this number has more than {MAX_DIGITS} digits", tree.token, None)
         return tree
 
     def _int_of(self, tree, what="an integer"):

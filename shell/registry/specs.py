@@ -33,6 +33,11 @@ POSITIVE_FLOAT = _check("greater than 0", lambda v: v > 0)
 UNIT_INTERVAL = _check("between 0 and 1", lambda v: 0 <= v <= 1)
 
 
+def at_most(limit: int):
+    """A positive integer up to `limit` (counts that multiply work: repeats, plotted images)."""
+    return _check(f"between 1 and {limit:,}", lambda v: 1 <= v <= limit)
+
+
 # --------------------------------------------------------------------------------------------------
 # Specs
 # --------------------------------------------------------------------------------------------------
@@ -68,6 +73,7 @@ class Option:
     keras: str | None = None
     to_engine: Callable[[Any], Any] | None = None
     suffixes: tuple[str, ...] = ()      # file suffixes a path option expects (for completion and help)
+    writes: str | None = None           # the path names a file nnlab writes, of this engine.files kind
     refers: str | None = None           # "model" or "layer": the value names something the session defined
     allow_negative_one: bool = False    # shape kind: -1 may stand for "the rest" (reshape)
 

@@ -1,8 +1,9 @@
 """The statement table: every statement, the forms of `data` and `plot`, and the block keywords."""
 from __future__ import annotations
 
+from engine.resources import MAX_PLOT_IMAGES, MAX_REPEATS
 from shell.registry.specs import (FRACTION_OR_ONE, NON_NEGATIVE, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT,
-                                  UNIT_INTERVAL, VALIDATION, Command, Option)
+                                  UNIT_INTERVAL, VALIDATION, Command, Option, at_most)
 
 
 def _model_option():
@@ -10,7 +11,11 @@ def _model_option():
 
 
 _OUT_NOTE = " (a relative path goes into the output folder, see `set out`)"
-_TO_PNG = Option("to", "path", "PNG file to write" + _OUT_NOTE, suffixes=(".png",), aliases=("file", "path"))
+_PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+_TO_PNG = Option("to", "path", "PNG (or .svg, .pdf) file to write" + _OUT_NOTE, suffixes=_PLOT_SUFFIXES,
+                 aliases=("file", "path"), writes="plot")
+_OVERWRITE = Option("overwrite", "bool", "replace a file of that name that this session did not write (at the "
+                    "prompt nnlab asks instead; in a script this is the only way)", default=False)
 _SEED = Option("seed", "int", "random seed", default=0, check=NON_NEGATIVE)
 _TERM = Option("term", "bool", "also draw the curves in the terminal as text (Braille on a terminal, ASCII in "
                "logs and pipes); without to= only the text chart is drawn, no PNG", default=False,
@@ -87,31 +92,31 @@ DATA_FORMS = (
 
 PLOT_FORMS = (
     Command("history", "loss and metrics per epoch of the current model (all its training so far)",
-            (_TO_PNG, Option("title", "str", "figure title"), _model_option(),
+            (_TO_PNG, _OVERWRITE, Option("title", "str", "figure title"), _model_option(),
              Option("ylim", "range", "y range of the metrics plot (the loss plot when there are no metrics), "
                     "e.g. (0.5,1) as the lecture's plt.ylim([0.5, 1])"), _TERM),
             example="plot history to=history.png ylim=(0.5,1) term=true", parent="plot", computes=True),
     Command("predictions", "the series and the model's prediction (after `extrapolate`, or predict on a series)",
-            (_TO_PNG, Option("title", "str", "figure title"), _model_option(), _TERM),
+            (_TO_PNG, _OVERWRITE, Option("title", "str", "figure title"), _model_option(), _TERM),
             example="plot predictions to=predictions.png term=true", parent="plot", computes=True),
     Command("grid", "the two heatmaps (train and test accuracy) of the last `grid`",
-            (_TO_PNG,), example="plot grid to=grid.png", parent="plot", computes=True),
+            (_TO_PNG, _OVERWRITE), example="plot grid to=grid.png", parent="plot", computes=True),
     Command("images", "a grid of input images with their labels",
-            (_TO_PNG, Option("count", "int", "how many images", default=16, check=POSITIVE),
+            (_TO_PNG, _OVERWRITE, Option("count", "int", "how many images", default=16, check=at_most(MAX_PLOT_IMAGES)),
              Option("on", "choice", "which part of the data", default="train", values="splits")),
             example="plot images to=images.png count=16", parent="plot", computes=True),
     Command("filters", "the kernels of a conv2d layer, one tile per filter",
-            (_TO_PNG, Option("layer", "name", "layer name (default: the first conv2d)", refers="layer"),
+            (_TO_PNG, _OVERWRITE, Option("layer", "name", "layer name (default: the first conv2d)", refers="layer"),
              _model_option()),
             example="plot filters to=filters.png", parent="plot", computes=True),
     Command("featuremaps", "a layer's output for one input image, one tile per channel",
-            (_TO_PNG, Option("layer", "name", "layer name (default: the first conv2d)", refers="layer"),
+            (_TO_PNG, _OVERWRITE, Option("layer", "name", "layer name (default: the first conv2d)", refers="layer"),
              Option("index", "int", "which image", default=0, check=NON_NEGATIVE),
              Option("on", "choice", "which part of the data", default="test", values="splits"), _model_option()),
             example="plot featuremaps to=maps.png index=0", parent="plot", computes=True),
     Command("samples", "images made by a generator model from random noise (the GAN's 4x4 grid)",
-            (_TO_PNG, _model_option(),
-             Option("count", "int", "how many images (the lecture: 16)", default=16, check=POSITIVE),
+            (_TO_PNG, _OVERWRITE, _model_option(),
+             Option("count", "int", "how many images (the lecture: 16)", default=16, check=at_most(MAX_PLOT_IMAGES)),
              Option("seed", "int", "seed of the noise (the same seed gives the same noise, to compare epochs)",
                     default=0, check=NON_NEGATIVE),
              Option("means", "float", "latent exploration: noise column k ~ N(means·m_k, (stds·m_k)^2), "
@@ -175,7 +180,7 @@ STATEMENTS: tuple[Command, ...] = (
                     "the reference, always runs", values="backends", aliases=("backend",)),
              Option("layer", "name", "one layer (default: every layer of the model)", refers="layer"),
              Option("repeat", "int", "timed runs per backend, after one warm-up (the median is shown)", default=3,
-                    check=POSITIVE),
+                    check=at_most(MAX_REPEATS)),
              Option("batch", "int", "samples in the input batch", default=32, check=POSITIVE,
                     aliases=("batch_size",)),
              _model_option()),
@@ -230,7 +235,13 @@ STATEMENTS: tuple[Command, ...] = (
                     default="none", values="validation_data", aliases=("validate_on",)),
              Option("shuffle", "bool", "reshuffle every epoch", default=True),
              Option("seed", "int", "reseed the random generator first", check=NON_NEGATIVE),
-             _model_option()),
+             Option("checkpoint", "path", "after every epoch, save everything needed to resume to this .npz file "
+                    "(weights, optimizer state, epoch, random state, history; atomic)", suffixes=(".npz",),
+                    writes="checkpoint"),
+             Option("resume", "path", "continue the run a checkpoint recorded (same data and settings): the "
+                    "losses after resuming are those of the run never stopped; epochs= counts from its start",
+                    suffixes=(".npz",)),
+             _OVERWRITE, _model_option()),
             example="data digits\nmodel cnn\n  flatten\n  dense 10 activation=softmax\nend\n"
                     "compile optimizer=sgd loss=categorical_crossentropy metrics=accuracy\n"
                     "train epochs=1 batch_size=100 validation_data=test", computes=True),
@@ -244,8 +255,9 @@ STATEMENTS: tuple[Command, ...] = (
     Command("predict", "the model's output for the first rows (a table), or all rows to a CSV file",
             (Option("rows", "int", "how many rows to show", default=5, check=POSITIVE, aliases=("n",)),
              Option("on", "choice", "which data", default="test", values="splits"),
-             Option("to", "path", "CSV file for all predictions" + _OUT_NOTE, suffixes=(".csv",), aliases=("file",)),
-             _model_option()),
+             Option("to", "path", "CSV file for all predictions" + _OUT_NOTE, suffixes=(".csv",), aliases=("file",),
+                    writes="table"),
+             _OVERWRITE, _model_option()),
             example="data digits\nmodel cnn\n  flatten\n  dense 10 activation=softmax\nend\npredict rows=3",
             computes=True),
     Command("extrapolate", "predict a series one step at a time, feeding each prediction back (test_rnn); "
@@ -253,9 +265,11 @@ STATEMENTS: tuple[Command, ...] = (
             (Option("known", "int", "true points given before predicting (default: the training points)",
                     check=POSITIVE, aliases=("n_known", "dim")),
              Option("window", "int", "inputs per prediction (default: the model's time steps)", check=POSITIVE),
-             Option("to", "path", "PNG file for the plot" + _OUT_NOTE, suffixes=(".png",), aliases=("plot",)),
-             Option("csv", "path", "CSV file for x, true and predicted values" + _OUT_NOTE, suffixes=(".csv",)),
-             _model_option()),
+             Option("to", "path", "PNG file for the plot" + _OUT_NOTE, suffixes=_PLOT_SUFFIXES, aliases=("plot",),
+                    writes="plot"),
+             Option("csv", "path", "CSV file for x, true and predicted values" + _OUT_NOTE, suffixes=(".csv",),
+                    writes="table"),
+             _OVERWRITE, _model_option()),
             example="data energies\nmodel rnn input=(2,1)\n  simple_rnn 8\n  dense 1\nend\n"
                     "compile optimizer=adam loss=mse\nextrapolate known=12", computes=True,
             details="With windowed data (`data energies`, `window`) the first `known` points are given and "
@@ -271,8 +285,8 @@ STATEMENTS: tuple[Command, ...] = (
              Option("batch_size", "int", "samples per step (the lecture: 100)", default=100, check=POSITIVE,
                     aliases=("batch",)),
              Option("to", "path", "PNG file: writes FILE_train.png and FILE_test.png heatmaps" + _OUT_NOTE,
-                    suffixes=(".png",)),
-             _model_option()),
+                    suffixes=_PLOT_SUFFIXES, writes="plot"),
+             _OVERWRITE, _model_option()),
             example="data digits\nmodel cnn\n  flatten\n  dense 10 activation=softmax l2=1e-4\nend\n"
                     "compile optimizer=sgd loss=categorical_crossentropy metrics=accuracy\n"
                     "grid lr=0.01,0.1 l2=1e-4 epochs=1", computes=True),
@@ -294,7 +308,8 @@ STATEMENTS: tuple[Command, ...] = (
                          Option("lr", "float", "learning rate of both Adam optimizers", default=1e-4,
                                 check=POSITIVE_FLOAT, aliases=("learning_rate",)),
                          Option("csv", "path", "CSV file for the losses per epoch (the lecture's lossfile.txt)"
-                                + _OUT_NOTE, suffixes=(".csv",), aliases=("losses",))),
+                                + _OUT_NOTE, suffixes=(".csv",), aliases=("losses",), writes="table"),
+                         _OVERWRITE),
                         example="gan train generator=G discriminator=D epochs=30 batch_size=256 noise=100",
                         parent="gan", computes=True,
                         details="The losses per epoch go into the generator's history (`plot history "
@@ -315,7 +330,8 @@ STATEMENTS: tuple[Command, ...] = (
                          Option("b", "floats", "coefficients of the second polynomial, lowest power first",
                                 default="(3,1)"),
                          Option("to", "path", "PNG file: the coefficients of a, b and a·b against the power"
-                                + _OUT_NOTE, suffixes=(".png",))),
+                                + _OUT_NOTE, suffixes=_PLOT_SUFFIXES, writes="plot"),
+                         _OVERWRITE),
                         example="demo polynomial a=(1,2) b=(3,1)", parent="demo", computes=True),
                 Command("filters", "2-D cross-correlation of one image with hand-made 3x3 filters (edge "
                                    "detection, blur, sharpen): prints the filters and checks the engine's "
@@ -327,21 +343,23 @@ STATEMENTS: tuple[Command, ...] = (
                          Option("padding", "choice", "'same' keeps the image size, 'valid' shrinks it",
                                 default="same", values="paddings"),
                          Option("to", "path", "PNG file for the image and the responses; the filters go to "
-                                "FILE_kernels.png" + _OUT_NOTE, suffixes=(".png",))),
+                                "FILE_kernels.png" + _OUT_NOTE, suffixes=_PLOT_SUFFIXES, writes="plot"),
+                         _OVERWRITE),
                         example="demo filters index=0 to=edges.png", parent="demo", computes=True),
             ),
             example="demo polynomial a=(1,2,3) b=(4,5,6,7)", computes=True),
-    Command("plot", "write a figure as PNG and print its path", subcommands=PLOT_FORMS,
+    Command("plot", "write a figure as PNG (or SVG, PDF) and print its path", subcommands=PLOT_FORMS,
             example="plot history to=history.png", computes=True),
     Command("save", "save the model's weights (.npz) or the session as a script (.nn)",
             subcommands=(
                 Command("weights", "all weights of the current model to an .npz file (no pickle)",
-                        (Option("file", "path", "the .npz file", positional=True, required=True, suffixes=(".npz",)),
-                         _model_option()),
+                        (Option("file", "path", "the .npz file", positional=True, required=True, suffixes=(".npz",),
+                                writes="weights"),
+                         _OVERWRITE, _model_option()),
                         example="save weights cnn.npz", parent="save", computes=True),
                 Command("session", "the accepted statements so far as a runnable .nn script",
                         (Option("file", "path", "the .nn file", positional=True, required=True,
-                                suffixes=(".nn",)),),
+                                suffixes=(".nn",), writes="session"), _OVERWRITE),
                         example="save session mysession.nn", parent="save", records=False),
             ), example="save weights cnn.npz", records=True),
     Command("load", "load weights saved by `save weights` into the current model",

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import random
+from engine import files, random
+from engine.files import FileError
+from engine.models import TrainingDiverged
 from engine.training import Callback
+from shell import writing
 from shell.language.parser import Node
 from shell.output import format_number, format_shape
-from shell.statements.common import engine_errors, label_text, need_compiled
+from shell.statements.common import engine_errors, input_path, label_text, need_compiled
 
 if TYPE_CHECKING:
     from shell.interpreter import Session
@@ -93,35 +98,51 @@ def st_train(session: Session, node: Node) -> None:
     if node.has("seed"):
         random.set_seed(node.value("seed"))
         session.seed = node.value("seed")
+    checkpoint = writing.target(session, node, "checkpoint") if node.has("checkpoint") else None
+    resume = input_path(node, "resume", must_exist=True) if node.has("resume") else None
     n = len(data.x_train)
     n_fit = int(math.floor(n * (1 - split))) if split else n
     steps = max(1, math.ceil(max(n_fit, 1) / batch_size))
     progress = session.out.training_progress(epochs, steps)
     model = entry.model
-    interrupted = False
+    interrupted, diverged = False, None
     start = time.perf_counter()
     try:
         with engine_errors(node), interrupts() as state, progress:
             history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
                                 validation_split=split, validation_data=validation_data,
                                 shuffle=node.get("shuffle"), verbose=0,
-                                callbacks=[progress, *session.train_callbacks, StopOnInterrupt(state)])
+                                callbacks=[progress, *session.train_callbacks, StopOnInterrupt(state)],
+                                checkpoint=checkpoint, resume=resume)
         interrupted = state.interrupted
     except KeyboardInterrupt:
         interrupted = True
         history = model.history
+    except TrainingDiverged as exc:
+        diverged, history = exc, exc.history
+    except FileError as exc:
+        raise node.error(str(exc), "give a checkpoint written by `train ... checkpoint=FILE`; nothing was "
+                         "changed", at="resume" if resume is not None else "checkpoint") from None
     finally:
         if progress.epoch or progress.batch:
             entry.unsaved = True
+        if checkpoint is not None and checkpoint.exists():
+            writing.wrote(session, checkpoint)
     elapsed = time.perf_counter() - start
     finished = len(history.epoch) if history is not None else 0
     if history is not None:
-        entry.add_history(finished, history.history)
+        # a resumed run's history starts with the checkpoint's epochs: new to a fresh session, not to this one
+        known = history.params.get("initial_epoch", 0) if entry.epochs_trained else 0
+        entry.add_history(finished - known, {k: v[known:] for k, v in history.history.items()})
+    if diverged is not None:
+        raise node.error(str(diverged), "lower lr (compile ... lr=...), or check the data for very large values")
     if interrupted:
         where = (f"after epoch {progress.epoch + 1}/{epochs}" if progress.batch >= steps else
                  f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
         session.out.warning(f"training stopped by Ctrl-C {where}; the model keeps its weights and the history "
                             f"keeps {finished} finished epoch{'s' if finished != 1 else ''}")
+        if session.in_script:
+            raise KeyboardInterrupt(where)
     last = {k: v[-1] for k, v in history.history.items()} if history is not None and history.history else {}
     summary = "  ".join(f"{k} {format_number(v)}" for k, v in last.items())
     session.done(f"trained {entry.name}: {finished} epoch{'s' if finished != 1 else ''} of {steps} "
@@ -176,14 +197,21 @@ def st_predict(session: Session, node: Node) -> None:
     session.out.table(columns, table, title=f"{entry.name} on {which} ({len(pred)} samples, output "
                                             f"{format_shape((None, *pred.shape[1:]))})")
     if node.has("to"):
-        path = session.output_path(node, "to")
         flat = pred.reshape(len(pred), -1)
-        header = ",".join(f"pred_{j}" for j in range(flat.shape[1]))
-        with engine_errors(node, at="to"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.8g")
+        path = write_table(session, node, "to", flat, [f"pred_{j}" for j in range(flat.shape[1])], "%.8g")
         session.out.print(f"wrote {len(flat)} predictions to {path}")
     session.done(f"predicted {len(pred)} samples", elapsed)
+
+
+def write_table(session: Session, node: Node, option: str, table, columns: list[str], fmt) -> Path:
+    """Write a CSV table (header line `columns`) to the file option `option` names, through shell.writing."""
+    path = writing.target(session, node, option)
+    text = io.StringIO()
+    np.savetxt(text, table, delimiter=",", header=",".join(columns), comments="", fmt=fmt)
+    with writing.as_nn_errors(node, option):
+        files.write_text(path, text.getvalue(), "table")
+    writing.wrote(session, path)
+    return path
 
 
 def _values_text(row) -> str:
