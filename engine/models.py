@@ -230,7 +230,7 @@ class Model(HasWeights):
             name = f"weight '{owner.name}/{w.name}'"
             if tuple(array.shape) != w.shape:
                 raise ModelError(f"{name} has shape {w.shape}, got {tuple(array.shape)}{where}")
-            if array.dtype.kind not in "biuf":
+            if array.dtype.kind not in "iuf":
                 raise ModelError(f"{name} takes real numbers, got an array of {array.dtype}{where}")
             if array.dtype.kind == "f" and not np.isfinite(array).all():
                 bad = int(array.size - np.count_nonzero(np.isfinite(array)))

@@ -300,5 +300,6 @@ def evaluate(model, x, y, batch_size=None, verbose=0, return_dict=False):
 def predict(model, x, batch_size=None, verbose=0) -> np.ndarray:
     x = model.prepare_inputs(x)
     size = resolve_batch_size(batch_size)
+    require_batch_memory(model, min(size, max(len(x), 1)), "predicting with", copies=1)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return np.concatenate([model.predict_step(x[index]) for index in batches(len(x), size)], axis=0)

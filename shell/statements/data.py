@@ -133,6 +133,8 @@ def data_csv(node: Node) -> Data:
 def _read_csv(path: Path):
     """(column names, float table) from a CSV file with an optional header line; DataError on bad rows. The
     errors name lines and fields, never what they hold (the file may be anything: /proc/self/environ)."""
+    if not path.name.lower().endswith(".csv"):          # so that no error shows a line of another kind of file
+        raise DataError(f"cannot read {path}: data csv reads CSV files, whose names end in .csv")
     try:
         text = files.read_text(path, "a CSV table")
     except files.FileError as exc:
@@ -194,6 +196,8 @@ def _select_columns(node: Node, option: str, names: list[str], items) -> list[in
 
 def data_npz(node: Node) -> Data:
     path = input_path(node, "path", must_exist=True)
+    if not path.name.lower().endswith(".npz"):
+        raise node.error(f"cannot read {path}: data npz reads .npz archives, whose names end in .npz", at="path")
     try:
         arrays = files.read_npz(path, "arrays (an .npz file)")
     except files.FileError as exc:

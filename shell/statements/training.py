@@ -109,20 +109,21 @@ def st_train(session: Session, node: Node) -> None:
     start = time.perf_counter()
     try:
         with engine_errors(node), interrupts() as state, progress:
-            history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                                validation_split=split, validation_data=validation_data,
-                                shuffle=node.get("shuffle"), verbose=0,
-                                callbacks=[progress, *session.train_callbacks, StopOnInterrupt(state)],
-                                checkpoint=checkpoint, resume=resume)
+            try:
+                history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
+                                    validation_split=split, validation_data=validation_data,
+                                    shuffle=node.get("shuffle"), verbose=0,
+                                    callbacks=[progress, *session.train_callbacks, StopOnInterrupt(state)],
+                                    checkpoint=checkpoint, resume=resume)
+            except TrainingDiverged as exc:
+                diverged, history = exc, exc.history
+            except FileError as exc:
+                raise node.error(str(exc), "give a checkpoint written by `train ... checkpoint=FILE`; nothing "
+                                 "was changed", at="resume" if resume is not None else "checkpoint") from None
         interrupted = state.interrupted
     except KeyboardInterrupt:
         interrupted = True
         history = model.history
-    except TrainingDiverged as exc:
-        diverged, history = exc, exc.history
-    except FileError as exc:
-        raise node.error(str(exc), "give a checkpoint written by `train ... checkpoint=FILE`; nothing was "
-                         "changed", at="resume" if resume is not None else "checkpoint") from None
     finally:
         if progress.epoch or progress.batch:
             entry.unsaved = True
@@ -142,7 +143,7 @@ def st_train(session: Session, node: Node) -> None:
         session.out.warning(f"training stopped by Ctrl-C {where}; the model keeps its weights and the history "
                             f"keeps {finished} finished epoch{'s' if finished != 1 else ''}")
         if session.in_script:
-            raise KeyboardInterrupt(where)
+            raise KeyboardInterrupt(f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
     last = {k: v[-1] for k, v in history.history.items()} if history is not None and history.history else {}
     summary = "  ".join(f"{k} {format_number(v)}" for k, v in last.items())
     session.done(f"trained {entry.name}: {finished} epoch{'s' if finished != 1 else ''} of {steps} "
