@@ -193,11 +193,13 @@ def read_bytes(path, what: str, limit: int | None = None) -> bytes:
         raise FileError(f"cannot read {what} from {path}: it is a folder") from None
     except OSError as exc:
         raise FileError(f"cannot read {what} from {path}: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    other = _not_regular(info.st_mode)
+    if other:
+        os.close(fd)
+        raise FileError(f"cannot read {what} from {path}: it is {other}" + ("" if other == "a folder" else
+                                                                            ", not a file"))
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        other = _not_regular(info.st_mode)
-        if other:
-            raise FileError(f"cannot read {what} from {path}: it is {other}, not a file")
         limit = available_memory() if limit is None else limit
         if info.st_size > limit:
             raise FileError(f"cannot read {what} from {path}: it holds {format_bytes(info.st_size)}, more than the "
@@ -268,8 +270,10 @@ def read_npz(path, what: str) -> dict[str, np.ndarray]:
                 if name in arrays:
                     raise FileError(f"cannot read {what} from {path}: the archive holds an array name twice")
                 arrays[name] = _parse_npy(archive.read(member), path, what, len(arrays) + 1)
+    except FileError:
+        raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, struct.error, NotImplementedError, EOFError,
-            OSError, RuntimeError, KeyError, IndexError, OverflowError) as exc:
+            OSError, ValueError, RuntimeError, KeyError, IndexError, OverflowError) as exc:
         raise FileError(f"cannot read {what} from {path}: the archive is truncated or damaged") from exc
     return arrays
 
