@@ -2,7 +2,7 @@
 
     nnlab                         the interactive shell (on a terminal)
     nnlab < script.nn             run a script from standard input (no interactive UI)
-    nnlab run FILE.nn [options]   run a script; exit status 1 when it fails
+    nnlab run FILE.nn [options]   run a script; exit status 1 when it fails, 130 after Ctrl-C
     nnlab FILE.nn                 the same as `nnlab run FILE.nn`
 
 Start-up stays fast: only argparse here; the engine, Rich and the interpreter load when needed.
@@ -90,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser("run", help="run a .nn script", description="Run a .nn script; the exit status "
-                              "is 1 when a statement fails.")
+                              "is 1 when a statement fails (or training diverges) and 130 when Ctrl-C stopped it "
+                              "(after the current batch; no later statement runs). A script writes only inside "
+                              "the current folder and the output folder (--out), and replaces a file it did not "
+                              "write only with overwrite=true.")
     run.add_argument("file", metavar="FILE.nn", help="the script ('-' reads standard input)")
     _add_common(run, suppress=True)
     commands.add_parser("bench", help="time the kernels on every backend (and PyTorch); see `nnlab bench --help`",

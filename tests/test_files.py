@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine
 from engine import files, layers, optimizers, random
 from engine.files import FileError
 from engine.models import ModelError, Sequential, TrainingDiverged
@@ -217,8 +218,16 @@ class StopAfter(Callback):
             self.model.stop_training = True
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])
-def test_resume_equals_the_uninterrupted_run(tmp_path, optimizer):
+@pytest.mark.parametrize("optimizer, backend", [("adam", "numpy"), ("rmsprop", "numpy"), ("sgd", "numpy"),
+                                                ("adam", "numba")])
+def test_resume_equals_the_uninterrupted_run(tmp_path, optimizer, backend):
+    if backend not in engine.available_backends():
+        pytest.skip(f"{backend} is not available here")
+    with engine.use_backend(backend):
+        resume_equals_the_uninterrupted_run(tmp_path, optimizer)
+
+
+def resume_equals_the_uninterrupted_run(tmp_path, optimizer):
     x, y = small_data()
     whole = small_model(optimizer)
     expected = whole.fit(x, y, epochs=6, batch_size=16, validation_split=0.25, verbose=0)
@@ -330,3 +339,27 @@ def test_a_layer_larger_than_memory_is_refused_before_allocating():
     with pytest.raises(ResourceError, match=r"layer 'dense' \(Dense\) with its kernel of shape \(64, 100000000000\).* "
                                             r"needs .* more than the .* available here; use fewer units"):
         Sequential([layers.Dense(10 ** 11, input_shape=(64,))])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_the_same_seed_and_thread_count_repeat_a_run_bit_for_bit(backend):
+    """README, "Your files": determinism. A small CNN (conv, pooling, batch norm, dropout, dense) trained twice
+    with the same seed, backend and thread count gives the same bits."""
+    if backend not in engine.available_backends():
+        pytest.skip(f"{backend} is not available here")
+    x = np.random.default_rng(0).random((64, 8, 8, 1)).astype(np.float32)
+    y = np.random.default_rng(1).integers(0, 10, 64)
+
+    def train():
+        random.set_seed(3)
+        model = Sequential([layers.Conv2D(4, 3, input_shape=(8, 8, 1), activation="relu"), layers.MaxPooling2D(),
+                            layers.BatchNormalization(), layers.Dropout(0.3), layers.Flatten(),
+                            layers.Dense(10, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+        return history.history["loss"], model.get_weights()
+    with engine.use_backend(backend):
+        (loss_a, weights_a), (loss_b, weights_b) = train(), train()
+    assert loss_a == loss_b
+    for a, b in zip(weights_a, weights_b):
+        np.testing.assert_array_equal(a, b)
