@@ -20,6 +20,7 @@ or ``NNLAB_OFFLINE=1`` never touch the network.  Every failure is a :class:`Down
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
@@ -341,33 +342,18 @@ class _Reporter:
         from rich.text import Text
         self.console.print(Text(text), soft_wrap=True)
 
+    @contextlib.contextmanager
     def progress(self, name: str, total: int, completed: int):
-        return _Bar(self.console, name, total, completed) if self.console.is_terminal else _NoBar()
-
-
-class _NoBar:
-    def __enter__(self):
-        return lambda n: None
-
-    def __exit__(self, *exc):
-        return False
-
-
-class _Bar:
-    def __init__(self, console, name, total, completed):
+        """A context whose value advances the bar by a number of bytes."""
+        if not self.console.is_terminal:
+            yield lambda n: None
+            return
         from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
                                    TransferSpeedColumn)
-        self.progress = Progress(TextColumn(f"  {name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                                 TimeRemainingColumn(), console=console, transient=True)
-        self.task = self.progress.add_task(name, total=total, completed=completed)
-
-    def __enter__(self):
-        self.progress.start()
-        return lambda n: self.progress.advance(self.task, n)
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-        return False
+        with Progress(TextColumn(f"  {name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                      TimeRemainingColumn(), console=self.console, transient=True) as bar:
+            task = bar.add_task(name, total=total, completed=completed)
+            yield lambda n: bar.advance(task, n)
 
 
 def _size(n: float) -> str:
