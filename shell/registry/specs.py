@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from shell.registry.value_sets import PADDINGS, value_set
+from shell.registry.value_sets import value_set
 
 # --------------------------------------------------------------------------------------------------
 # Value checks (each returns an error message or None; `describe` is shown in help)
@@ -42,14 +42,13 @@ def at_most(limit: int):
 # Specs
 # --------------------------------------------------------------------------------------------------
 
-KINDS = ("int", "float", "str", "bool", "choice", "path", "shape", "floats", "size", "names", "columns",
-         "padding", "name", "range")
-
+#: every kind of option value, with the placeholder usage lines show for it
 _KIND_PLACEHOLDER = {
     "int": "N", "float": "X", "str": "TEXT", "bool": "true|false", "choice": "NAME", "path": "FILE",
     "shape": "(D,...)", "floats": "LIST", "size": "K|(KH,KW)", "names": "NAME[,NAME]",
     "columns": "COLS", "padding": "valid|same|P", "name": "NAME", "range": "(LO,HI)",
 }
+KINDS = tuple(_KIND_PLACEHOLDER)
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,7 @@ class Option:
     def choices(self) -> tuple[str, ...]:
         """The words this option accepts ('' tuple when free-form)."""
         if self.values is None:
-            return PADDINGS if self.kind == "padding" else ()
+            return value_set("paddings") if self.kind == "padding" else ()
         return value_set(self.values) if isinstance(self.values, str) else tuple(self.values)
 
     @property

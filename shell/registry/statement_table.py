@@ -23,6 +23,11 @@ _TERM = Option("term", "bool", "also draw the curves in the terminal as text (Br
 _DIGITS_CNN = ("data digits\nmodel cnn\n  conv2d 10 kernel=3 padding=same activation=relu\n  maxpool2d 2\n"
                "  flatten\n  dense 10 activation=softmax\nend\n")
 
+_DOWNLOAD_OPTIONS = (   # data mnist / data cifar10 without path=: the data folder, filled on first use
+    Option("mirror", "str", "base URL to download from instead of the official ones; a list in quotes: "
+           "\"URL1,URL2\" (default: $NNLAB_DATA_MIRROR)", aliases=("mirrors",)),
+    Option("download", "bool", "download missing files (false, or NNLAB_OFFLINE=1: never use the network)",
+           default=True))
 DATA_FORMS = (
     Command("digits", "scikit-learn's 8x8 digits (1797 images, values 0-16, not rescaled), the lecture's split",
             (Option("train", "float", "fraction used for training", default=0.8, check=OPEN_FRACTION,
@@ -54,21 +59,21 @@ DATA_FORMS = (
             details="The lecture trains on dim = 12 points. With format=windows (its main examples) "
                     "window=2 gives 10 samples (10, 2, 1); with format=standard (its last example) 12 "
                     "samples x (12, 1, 1) -> y and 8 test samples."),
-    Command("mnist", "MNIST from local IDX files (nothing is downloaded)",
+    Command("mnist", "MNIST from the four IDX files, downloaded into the data folder on first use",
             (Option("path", "path", "folder with the four IDX files (default: $NNLAB_DATA or ~/.nnlab/data)",
                     positional=True),
              Option("limit", "int", "use only the first N training and N test images", check=POSITIVE),
              Option("scale", "choice", "unit: x/255, symmetric: (x-127.5)/127.5, none: raw 0-255",
                     default="unit", values="scales"),
-             Option("one_hot", "bool", "one-hot labels", default=False)),
+             Option("one_hot", "bool", "one-hot labels", default=False), *_DOWNLOAD_OPTIONS),
             example="data mnist path=data/mnist limit=1000", parent="data", computes=True),
-    Command("cifar10", "CIFAR-10 from the local binary batches (nothing is downloaded)",
+    Command("cifar10", "CIFAR-10 from the binary batches, downloaded into the data folder on first use",
             (Option("path", "path", "folder cifar-10-batches-bin (default: $NNLAB_DATA or ~/.nnlab/data)",
                     positional=True),
              Option("limit", "int", "use only the first N training and N test images", check=POSITIVE),
              Option("scale", "choice", "unit: x/255 (the lecture), symmetric, none", default="unit",
                     values="scales"),
-             Option("one_hot", "bool", "one-hot labels", default=False)),
+             Option("one_hot", "bool", "one-hot labels", default=False), *_DOWNLOAD_OPTIONS),
             example="data cifar10 path=data/cifar-10-batches-bin limit=500", parent="data", computes=True),
     Command("csv", "arrays from a CSV file: x= and y= name columns (names, indices, ranges a:b); "
                    "series=COLUMN loads one column as a series for `window`",

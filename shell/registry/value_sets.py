@@ -1,7 +1,7 @@
 """The value sets: the words a choice-like option accepts (`Option.values` names one of them).
 
-Value sets that the engine already defines (activations, optimizers, losses, metrics, backends) are
-read from the engine, when first asked for; nothing is listed twice.
+Value sets that the engine already defines (activations, paddings, optimizers, losses, metrics, backends)
+are read from the engine, when first asked for; nothing is listed twice.
 """
 from __future__ import annotations
 
@@ -9,8 +9,18 @@ from typing import Callable
 
 
 def _activations() -> tuple[str, ...]:
-    from engine.layers import ACTIVATION_NAMES
+    from engine.functional import ACTIVATION_NAMES
     return tuple(ACTIVATION_NAMES)
+
+
+def _recurrent_activations() -> tuple[str, ...]:
+    from engine.backends.contract import RECURRENT_ACTIVATIONS
+    return RECURRENT_ACTIVATIONS
+
+
+def _paddings() -> tuple[str, ...]:
+    from engine.shapes import PADDINGS
+    return PADDINGS
 
 
 def _optimizers() -> tuple[str, ...]:
@@ -58,8 +68,6 @@ def _topics() -> tuple[str, ...]:
                                                   for word in value_set(name))]))
 
 
-PADDINGS = ("valid", "same")
-RECURRENT_ACTIVATIONS = ("tanh", "relu", "sigmoid", "linear")
 SPLITS = ("train", "test")
 EVAL_SPLITS = ("both", "train", "test")
 LAYOUTS = ("steps", "features")
@@ -70,11 +78,11 @@ VALIDATION_DATA = ("none", "test")
 #: name -> tuple of words or a zero-argument function returning them (dynamic sets come from the engine).
 VALUE_SETS: dict[str, tuple[str, ...] | Callable[[], tuple[str, ...]]] = {
     "activations": _activations,
-    "recurrent_activations": RECURRENT_ACTIVATIONS,
+    "recurrent_activations": _recurrent_activations,
     "optimizers": _optimizers,
     "losses": _losses,
     "metrics": _metrics,
-    "paddings": PADDINGS,
+    "paddings": _paddings,
     "backends": _backends,
     "kernel_ops": _kernel_ops,
     "splits": SPLITS,
