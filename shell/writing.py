@@ -10,7 +10,7 @@ with engine.files.write_file (atomic, own suffix, never through a symbolic link)
   folder: an absolute path, `~` or `..` that leads elsewhere is refused, and so is `set out` elsewhere
   (give `--out DIR` on the command line instead); folders are created only inside those two folders;
 - an existing file this session did not write is replaced only after a yes at the prompt, or with
-  `overwrite=true` on the statement.
+  `overwrite=true` on the statement (or when `train` resumes from the checkpoint it then saves over).
 
 `preflight` makes these checks for every file a script names before its first statement runs, so a script
 that would be refused at its last line does not train for an hour first. `recorded_source` quotes what
@@ -73,7 +73,7 @@ def claim(session: Session, node: Node, option: str, path: Path, *, dry: bool = 
         raise node.error(f"the folder {path.parent} does not exist (nnlab creates folders only inside the "
                          f"current folder and the output folder)", "create it first, or write elsewhere", at=option)
     if os.path.lexists(path) and where not in session.written and where not in (planned or ()) \
-            and not node.get("overwrite"):
+            and not _replacing_asked(node, option, where):
         if dry or not session.can_ask:
             raise node.error(f"{path} already exists and this session did not write it",
                              "add overwrite=true to replace it, or choose another name", at=option)
@@ -87,6 +87,14 @@ def claim(session: Session, node: Node, option: str, path: Path, *, dry: bool = 
             except OSError as exc:
                 raise FileError(f"cannot create the folder {path.parent}: {exc.strerror or exc}") from None
     return path
+
+
+def _replacing_asked(node: Node, option: str, where: Path) -> bool:
+    """overwrite=true, or `train checkpoint=F resume=F`: going on from a checkpoint and saving over it."""
+    if node.get("overwrite"):
+        return True
+    return option == "checkpoint" and node.has("resume") and \
+        _real(Path(os.path.expanduser(str(node.value("resume"))))) == where
 
 
 def target(session: Session, node: Node, option: str, default: str | None = None) -> Path:

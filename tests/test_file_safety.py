@@ -271,6 +271,11 @@ def test_train_resume_equals_the_run_never_stopped(here):
         np.testing.assert_array_equal(a, b)
     ok, out, _ = run(SMALL + "train epochs=4 batch_size=50 validation_split=0.2 resume=c.npz\n")
     assert not ok and "batch_size=100, this one has batch_size=50" in out
+    ok, out, _ = run(SMALL + "train epochs=3 batch_size=100 validation_split=0.2 checkpoint=c.npz\n")
+    assert not ok and "c.npz already exists and this session did not write it" in out
+    ok, out, again = run(SMALL + "train epochs=3 batch_size=100 validation_split=0.2 resume=c.npz checkpoint=c.npz\n")
+    assert ok, out                               # going on from a checkpoint and saving over it is asked for
+    assert again.models["m"].history["loss"] == whole.models["m"].history["loss"][:3]
 
 
 # --------------------------------------------------------------------------------------------------
