@@ -45,7 +45,8 @@ def check_labels(labels, classes: int, what: str, source: str | None = None) -> 
     if outside.any():
         count = int(np.count_nonzero(outside))
         first = int(np.argwhere(outside.reshape(-1))[0][0])
-        raise DataError(f"{_where(source)}{count} of the {what} {'are' if count != 1 else 'is'} outside the class range "
+        verb = "are" if count != 1 else "is"
+        raise DataError(f"{_where(source)}{count} of the {what} {verb} outside the class range "
                         f"0..{classes - 1} (the first is number {first}, {int(labels.reshape(-1)[first])}); "
                         f"expected labels 0 to {classes - 1}")
 

@@ -19,10 +19,13 @@ that would be refused at its last line does not train for an hour first. `record
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine import files
 from engine.files import FileError
@@ -102,6 +105,17 @@ def target(session: Session, node: Node, option: str, default: str | None = None
     return claim(session, node, option, path_of(session, node, option, default))
 
 
+def write_table(session: Session, node: Node, option: str, table, columns: list[str], fmt) -> Path:
+    """Write a CSV table (header line `columns`, numbers in `fmt`) to the file `option` names; returns it."""
+    path = target(session, node, option)
+    text = io.StringIO()
+    np.savetxt(text, table, delimiter=",", header=",".join(columns), comments="", fmt=fmt)
+    with as_nn_errors(node, option):
+        files.write_text(path, text.getvalue(), "table")
+    wrote(session, path)
+    return path
+
+
 def wrote(session: Session, path) -> None:
     """Remember a file this session wrote (writing it again needs no question)."""
     session.written.add(_real(Path(path)))
@@ -122,7 +136,8 @@ def check_out_folder(session: Session, node: Node, folder: Path) -> None:
     where = _real(folder if folder.is_absolute() else Path.cwd() / folder)
     roots = [_real(Path.cwd()), _real(session.initial_out_dir)]
     if session.in_script and not any(where == root or root in where.parents for root in roots):
-        raise node.error(f"a script may set the output folder only inside the current folder or {session.initial_out_dir}",
+        raise node.error(f"a script may set the output folder only inside the current folder or "
+                         f"{session.initial_out_dir}",
                          "choose the output folder on the command line: nnlab run FILE --out FOLDER", at="folder")
 
 

@@ -206,7 +206,8 @@ def test_save_session_refuses_a_shell_start_up_file(here):
 
 @pytest.mark.parametrize("char, name", [("\f", "U+000C (form feed)"), ("\v", "U+000B (vertical tab)"),
                                         ("\x85", "U+0085 (next line, NEL)"), ("\u2028", "U+2028 (line separator)"),
-                                        ("\u2029", "U+2029 (paragraph separator)"), ("\x1c", "U+001C (control character)"),
+                                        ("\u2029", "U+2029 (paragraph separator)"),
+                                        ("\x1c", "U+001C (control character)"),
                                         ("\x00", "U+0000 (NUL)"), ("\u202e", "U+202E (right-to-left override)")])
 def test_a_control_character_in_a_comment_is_an_error_not_a_new_statement(here, char, name):
     script = f"set seed 1\n# a comment{char}save weights planted.npz\nset seed 2\n"

@@ -328,7 +328,8 @@ def test_fit_refuses_nan_data_and_labels_outside_the_class_range():
         model.fit(bad, y, verbose=0)
     labels = y.copy()
     labels[3] = 200
-    with pytest.raises(ValueError, match=r"1 of the labels is outside the class range 0..2 \(the first is number 3, 200\)"):
+    with pytest.raises(ValueError, match=r"1 of the labels is outside the class range 0..2 "
+                                         r"\(the first is number 3, 200\)"):
         model.fit(x, labels, verbose=0)
     with pytest.raises(ValueError, match="y must hold real numbers, got complex numbers"):
         model.fit(x, y.astype(complex), verbose=0)

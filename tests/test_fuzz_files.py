@@ -161,8 +161,8 @@ def test_scripts(seeds, folder, data):
 @given(st.data())
 def test_statements_reading_fuzzed_files_report_errors_not_tracebacks(seeds, folder, data):
     kind, statement, name = data.draw(st.sampled_from([
-        ("weights", "model m input=(3,)\n  dense 4 activation=relu\n  dropout 0.5\n  dense 2\nend\nload weights w.npz\n",
-         "w.npz"),
+        ("weights", "model m input=(3,)\n  dense 4 activation=relu\n  dropout 0.5\n  dense 2\nend\n"
+                    "load weights w.npz\n", "w.npz"),
         ("weights", "data npz d.npz\n", "d.npz"), ("csv", "data csv d.csv\n", "d.csv"),
         ("energies", "data energies path=e.csv\n", "e.csv"), ("script", "run s.nn\n", "s.nn")]))
     write(folder, name, data.draw(mutated(seeds[kind])))

@@ -14,7 +14,6 @@ from shell.statements.blocks import rebuild
 from shell.statements.common import engine_errors, need_compiled
 from shell.statements.models import compile_parts
 from shell.statements.plotting import plot_grid, plot_predictions
-from shell.statements.training import write_table
 
 if TYPE_CHECKING:
     from shell.interpreter import Session
@@ -70,8 +69,8 @@ def st_extrapolate(session: Session, node: Node) -> None:
     session.last_extrapolation = {"model": entry.name, "x": np.asarray(x), "y_true": series, "y_pred": predicted,
                                   "known": known}
     if node.has("csv"):
-        path = write_table(session, node, "csv", np.column_stack([x, series, predicted]), ["x", "true", "predicted"],
-                           "%.10g")
+        path = writing.write_table(session, node, "csv", np.column_stack([x, series, predicted]),
+                                   ["x", "true", "predicted"], "%.10g")
         session.out.print(f"wrote {path}")
     if node.has("to"):
         plot_predictions(session, node, writing.path_of(session, node, "to"), entry)

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from shell import writing
 from shell.language.parser import Node
 from shell.output import format_number, format_shape
 from shell.state import Data, ModelEntry
 from shell.statements.common import engine_errors
-from shell.statements.training import interrupts, write_table
+from shell.statements.training import interrupts
 
 if TYPE_CHECKING:
     from shell.interpreter import Session
@@ -71,7 +72,8 @@ def st_gan(session: Session, node: Node) -> None:
                             "both models keep their weights")
     if node.has("csv") and done:
         table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
-        path = write_table(session, node, "csv", table, ["epoch", "gen_loss", "disc_loss"], ["%d", "%.8g", "%.8g"])
+        path = writing.write_table(session, node, "csv", table, ["epoch", "gen_loss", "disc_loss"],
+                                   ["%d", "%.8g", "%.8g"])
         session.out.print(f"wrote {path}")
     if interrupted and session.in_script:
         raise KeyboardInterrupt(f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")

@@ -2,17 +2,15 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import math
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import files, random
+from engine import random
 from engine.files import FileError
 from engine.models import TrainingDiverged
 from engine.training import Callback
@@ -199,20 +197,9 @@ def st_predict(session: Session, node: Node) -> None:
                                             f"{format_shape((None, *pred.shape[1:]))})")
     if node.has("to"):
         flat = pred.reshape(len(pred), -1)
-        path = write_table(session, node, "to", flat, [f"pred_{j}" for j in range(flat.shape[1])], "%.8g")
+        path = writing.write_table(session, node, "to", flat, [f"pred_{j}" for j in range(flat.shape[1])], "%.8g")
         session.out.print(f"wrote {len(flat)} predictions to {path}")
     session.done(f"predicted {len(pred)} samples", elapsed)
-
-
-def write_table(session: Session, node: Node, option: str, table, columns: list[str], fmt) -> Path:
-    """Write a CSV table (header line `columns`) to the file option `option` names, through shell.writing."""
-    path = writing.target(session, node, option)
-    text = io.StringIO()
-    np.savetxt(text, table, delimiter=",", header=",".join(columns), comments="", fmt=fmt)
-    with writing.as_nn_errors(node, option):
-        files.write_text(path, text.getvalue(), "table")
-    writing.wrote(session, path)
-    return path
 
 
 def _values_text(row) -> str:
