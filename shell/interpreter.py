@@ -196,9 +196,11 @@ class Session:
 
     def execute_nested(self, program: list) -> None:
         """Run the items of a script read by `run`: the first error propagates (to the `run` line's
-        report); nothing inside is recorded in the transcript (the `run` line is)."""
+        report); nothing inside is recorded in the transcript (the `run` line is). Its files are checked
+        first, as a script's (shell.writing.preflight)."""
         self.depth += 1
         try:
+            writing.preflight(self, program)
             for item in program:
                 self._execute_item(item)
         finally:

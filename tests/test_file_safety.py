@@ -90,6 +90,16 @@ def test_an_existing_file_is_kept_unless_overwrite_is_given(here):
     assert (here / "w.npz").read_bytes()[:2] == b"PK"
 
 
+def test_run_checks_the_files_of_the_script_it_runs_before_running_it(here):
+    (here / "w.npz").write_bytes(b"precious")
+    (here / "inner.nn").write_text("set seed 5\nsave weights w.npz\n")
+    s, buf = session()
+    s.execute_source(SMALL, "setup.nn")
+    s.feed_line("run inner.nn")
+    assert "inner.nn:2:14: error: w.npz already exists and this session did not write it" in buf.getvalue()
+    assert s.seed == 0 and (here / "w.npz").read_bytes() == b"precious"
+
+
 def test_a_file_this_session_wrote_is_replaced_without_a_question(here):
     ok, out, s = run(SMALL + "save weights w.npz\ntrain epochs=1 batch_size=200\nsave weights w.npz\n"
                      "plot history to=h.png term=true\nplot history to=h.png\n")
