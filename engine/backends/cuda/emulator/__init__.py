@@ -45,7 +45,7 @@ import sys
 
 
 def unavailable_reason() -> str | None:
-    from engine.backends.cuda.emulator.emu import compiler
+    from engine.backends.cuda.emulator.build import compiler
     if not sys.platform.startswith("linux"):
         return "the CUDA emulator needs Linux (its fibers use ucontext); on Windows use WSL"
     if shutil.which(compiler()) is None:
@@ -53,11 +53,13 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def make_backend():
+def make_backend(limits=None):
+    """The `cuda-emu` backend; `limits` (a library.LaunchLimits) caps grid sizes, for tests of large-size paths."""
     import numpy as np
 
     from engine.backends import Backend
     from engine.backends.contract import collect_kernels
     from engine.backends.cuda.emulator.emu import EmuRawModule
-    from engine.backends.cuda.library import KernelLibrary
-    return Backend("cuda-emu", np, collect_kernels("engine.backends.cuda", bind=KernelLibrary(np, EmuRawModule)))
+    from engine.backends.cuda.library import KernelLibrary, LaunchLimits
+    library = KernelLibrary(np, EmuRawModule, limits or LaunchLimits(), poison=True)
+    return Backend("cuda-emu", np, collect_kernels("engine.backends.cuda", bind=library))
