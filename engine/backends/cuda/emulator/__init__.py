@@ -45,11 +45,15 @@ import sys
 
 
 def unavailable_reason() -> str | None:
-    from engine.backends.cuda.emulator.build import compiler
+    from engine.backends.cuda.emulator.build import EmuError, cache_dir, compiler
     if not sys.platform.startswith("linux"):
         return "the CUDA emulator needs Linux (its fibers use ucontext); on Windows use WSL"
     if shutil.which(compiler()) is None:
         return f"the C++ compiler {compiler()!r} was not found (install g++ or set CXX)"
+    try:
+        cache_dir()
+    except EmuError as exc:      # a cache folder others could write: refused
+        return str(exc)
     return None
 
 

@@ -95,7 +95,8 @@ def build(code: str, names: list[str], options=(), debug: bool = False, checked:
         f"(emu::LaunchConfig* cfg, void** args) {{ return emu::launch({name}, cfg, args); }}\n"
         f'extern "C" __attribute__((visibility("default"))) const char* cudaemu_signature_{i}()'
         f" {{ return emu::signature({name}); }}\n" for i, name in enumerate(names))
-    module_flags = (*flags, *(CHECKED_FLAGS if checked else ()), *(("-g1",) if checked and not debug else ()), *options)
+    lines = ("-g1", "-gdwarf-4") if checked and not debug else ()
+    module_flags = (*flags, *(CHECKED_FLAGS if checked else ()), *lines, *options)
     folder = cache_dir()
     key = _key(code, thunks, *module_flags)
     library = folder / (f"{key}-checked.so" if checked else f"{key}.so")
