@@ -289,6 +289,29 @@ def test_recurrent_cells_with_several_blocks_and_slices(k):
         assert_close(grad, grad_ref, np.float64)
 
 
+def test_only_the_atomic_kernels_depend_on_the_order_of_blocks_and_threads(emu):
+    """Every kernel but library.ATOMIC_KERNELS gives bitwise the same result whatever order blocks and threads
+    run in (what the README promises for the GPU); the atomic ones agree to rounding."""
+    from engine.backends.cuda.every_kernel import kernel_calls
+    from engine.backends.cuda.library import ATOMIC_KERNELS
+
+    def arrays(value):
+        if isinstance(value, np.ndarray):
+            return [value]
+        return [a for v in value for a in arrays(v)] if isinstance(value, (tuple, list)) else []
+
+    runs = []
+    for seed in (1, 2):
+        with emu.thread_order("random", seed=seed):
+            runs.append({name: arrays(call()) for name, call in kernel_calls(get_backend("cuda-emu"), np.float32)})
+    for name, outputs in runs[0].items():
+        for a, b in zip(outputs, runs[1][name], strict=True):
+            if name in ATOMIC_KERNELS:
+                assert_close(a, b, np.float32)
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_network_gradients_match_the_numpy_backend(emu):
     """Ops -> backend -> launch code: a conv/pool/transpose/LSTM/loss graph gives the numpy backend's gradients."""
     x0, w0, wt0 = randn((2, 6, 6, 3), np.float64), randn((3, 3, 3, 4), np.float64), randn((2, 2, 5, 4), np.float64)

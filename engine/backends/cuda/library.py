@@ -25,6 +25,9 @@ KERNEL_DIR = Path(__file__).with_name("kernels")
 KERNEL_FILES = tuple(f"{family}.cu" for family in FAMILIES)
 CTYPES = dict(zip(FLOAT_DTYPES, ("float", "double")))
 INT32_MAX = 2**31 - 1
+#: The kernels that add partial sums of several blocks with atomicAdd, in an order a GPU does not fix:
+#: their results can differ in the last bits from run to run. Every other kernel is bitwise repeatable.
+ATOMIC_KERNELS = ("conv2d_backward_weight", "batch_norm_train_forward", "batch_norm_backward")
 ELEMENTWISE_THREADS = 256                                  # grid-stride kernels: block 256
 ROW_THREADS = (32, 8)                                      # row kernels: one warp per row, 8 rows per block
 

@@ -1,12 +1,20 @@
 """The `cuda-emu` backend: the `cuda` backend's .cu kernels compiled for the CPU, no GPU needed.
 
 It lives inside the cuda package because it runs that package's code: every kernel file of
-engine/backends/cuda/kernels is compiled by g++ with cuda_emu.h (which emulates
-blocks, threads, __syncthreads, warp shuffles, shared memory and atomics; its top comment explains how)
-and loaded with ctypes by emu.EmuRawModule. The launch code is the `cuda` backend's own, given NumPy and
+engine/backends/cuda/kernels is compiled by g++ (build.py) with cuda_emu.h, which turns the CUDA keywords
+into C++, and a runtime that emulates blocks, threads, __syncthreads, warp shuffles, shared memory and
+atomics (scheduler.cpp) and checks memory accesses (memory.cpp); cuda_emu.h's top comment explains how.
+emu.EmuRawModule loads the result with ctypes. The launch code is the `cuda` backend's own, given NumPy and
 EmuRawModule instead of CuPy and cupy.RawModule, so grids, argument types and kernels are all exercised.
 It is slow (one CPU core, every CUDA thread a fiber) and meant for correctness, tests and learning.
 Needs Linux (ucontext fibers; WSL works) and a C++20 compiler (g++ 10 or newer).
+
+What it catches, with a message naming the kernel, block, thread, array and line: out-of-bounds accesses,
+shared-memory races between barriers and races between blocks (in checked launches: see
+NNLAB_CUDA_EMU_CHECKS in emu.py), barrier and shuffle misuse, launches a GPU would refuse, arguments of
+the wrong type, and (through outputs that start as NaN) output elements no kernel writes.
+make_backend(limits=...) caps grid sizes so that small test arrays reach the paths of large ones;
+NNLAB_CUDA_KERNELS=FOLDER runs changed copies of kernel files (see library.kernel_path).
 
 Stepping through a kernel in gdb
 --------------------------------
