@@ -228,8 +228,7 @@ def step_benchmarks(run: Run):
     stop = start + run.timeout("benchmarks")
     while True:
         code = process.poll()
-        lines = lines_file.read_text().splitlines()
-        complete = lines if code is not None else lines[:-1] if lines and not lines[-1].endswith("}") else lines
+        complete = lines_file.read_text().split("\n")[:-1]        # a line still being written has no newline yet
         for line in complete[seen:]:
             run.report.benchmark(json.loads(line))
         seen = max(seen, len(complete))

@@ -9,7 +9,7 @@ compiler and the flags, so a changed kernel is rebuilt and an unchanged one load
 A checked build adds ``-fsanitize=thread``: g++ then calls a hook before every load and store, and
 memory.cpp defines those hooks to check the access (the ThreadSanitizer library is not linked: the
 objects are compiled with the flag and linked without it). ``-g1`` keeps line tables, so that a failed
-check can name the line of the access.
+check can name the line of the access (DWARF 4: binutils' addr2line misreads DWARF 5's file table).
 
 The cache holds code that nnlab loads into the Python process, so its folder must belong to the user
 and be writable by nobody else (else: EmuError, naming the folder and the fix).

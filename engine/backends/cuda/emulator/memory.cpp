@@ -100,21 +100,21 @@ const char* verb(Access kind) {
     for (const auto* arrays : {&memory.globals, &memory.shared})
         for (const Array& array : *arrays) {
             const uintptr_t d = a < array.begin ? array.begin - a : a + bytes > array.end ? a + bytes - array.end : 0;
-            if (d < distance) distance = d, nearest = &array;
+            if (array.end > array.begin && d < distance) distance = d, nearest = &array;
         }
-    std::string message = std::string(verb(kind)) + " " + std::to_string(bytes) + " bytes at " +
-                          std::to_string(a) + ", outside every array of the launch";
-    if (nearest && a >= nearest->begin && a < nearest->end + 4096) {
-        const size_t i = (a - nearest->begin) / nearest->element, n = (nearest->end - nearest->begin) / nearest->element;
-        message = std::string(verb(kind)) + " " + nearest->element_name(i) + ", out of bounds: " + nearest->name +
-                  " has " + std::to_string(n) + " elements";
-    } else if (nearest && a < nearest->begin && nearest->begin - a <= 4096) {
-        message = std::string(verb(kind)) + " " + std::to_string(nearest->begin - a) + " bytes before the start of " +
-                  nearest->name + ", out of bounds";
-    } else if (nearest) {
-        message += " (the nearest is " + nearest->name + ", " + std::to_string(distance) + " bytes away)";
-    }
-    stop(message + (nearest && nearest->shared ? " (a __shared__ array)" : ""), pc);
+    const std::string what = verb(kind) + std::string(" ");
+    const std::string outside = what + std::to_string(bytes) + " bytes at " + std::to_string(a) +
+                                ", outside every array of the launch";
+    if (!nearest) stop(outside, pc);
+    const std::string shared = nearest->shared ? " (a __shared__ array)" : "";
+    const size_t n = (nearest->end - nearest->begin) / nearest->element;
+    if (a >= nearest->begin && a < nearest->end + 4096)
+        stop(what + nearest->element_name((a - nearest->begin) / nearest->element) + ", out of bounds: " +
+             nearest->name + " has " + std::to_string(n) + " elements" + shared, pc);
+    if (a < nearest->begin && nearest->begin - a <= 4096)
+        stop(what + std::to_string(nearest->begin - a) + " bytes before the start of " + nearest->name +
+             ", out of bounds" + shared, pc);
+    stop(outside + " (the nearest is " + nearest->name + shared + ", " + std::to_string(distance) + " bytes away)", pc);
 }
 
 [[noreturn]] void race_between_blocks(const Array& array, size_t i, Access kind, int other, const char* what,
