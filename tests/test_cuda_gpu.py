@@ -154,7 +154,7 @@ def recurrent_case(cell):
                  *states]
 
 
-def rows_case(k, x, dy, targets, gamma, beta):
+def rows_case(k, x, dy, targets):
     y = k.softmax_forward(x)
     losses, probs = k.softmax_cross_entropy_forward(x, targets)
     return [k.activation_forward("tanh", x, 0.2), k.activation_backward("leaky_relu", dy, x, x, 0.2), y,
@@ -173,7 +173,7 @@ SCALE_CASES = {   # name -> (case(kernels, *inputs) -> arrays, input shapes); th
     "CIFAR conv 3, batch 256": conv_case(256, 6, 64, 64),
     "pooling 64x32x32x64": (pool_case, [(64, 32, 32, 64), (64, 16, 16, 64)]),
     **{f"{cell} T=50 batch 64, 128 units": recurrent_case(cell) for cell in ("simple_rnn", "lstm", "gru")},
-    "rows: 2^22 elements (grid-stride passes), softmax over 70": (rows_case, [(59919, 70)] * 3 + [(70,)] * 2),
+    "rows: 2^22 elements (grid-stride passes), softmax over 70": (rows_case, [(59919, 70)] * 3),
     "batch norm 256x32x32x64": (batch_norm_case, [(256, 32, 32, 64)] * 2 + [(64,)] * 2),
 }
 
