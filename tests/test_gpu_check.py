@@ -116,3 +116,14 @@ def test_what_the_gpu_machines_import_never_needs_prompt_toolkit(blocker):
     env = dict(os.environ, PYTHONPATH=f"{blocker}{os.pathsep}{ROOT}")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_step_past_its_timeout_is_stopped_and_keeps_its_cases(tmp_path, monkeypatch):
+    monkeypatch.setitem(gpu_check.TIMEOUTS, "benchmarks", 4)
+    code = gpu_check.main(["--out", str(tmp_path), "--backend", "cuda-emu", "--steps", "benchmarks"])
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert code == 1 and statuses(report) == {"benchmarks": "timed out"}
+    assert 0 < len(report["benchmarks"]) < 9 and report["steps"][0]["summary"] == f"{len(report['benchmarks'])} cases"
+    code = gpu_check.main(["--out", str(tmp_path), "--backend", "cuda-emu", "--budget", "10"])
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert code == 0 and {s["summary"] for s in report["steps"]} == {"out of time (--budget 10 s)"}

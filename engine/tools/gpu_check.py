@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -85,18 +86,23 @@ class Report:
         lines = [f"# GPU check: {self.info.get('device', 'no GPU')} (backend {self.backend})", "", versions, "",
                  f"{'Finished' if self.finished else 'Not finished (a step is running, or the run stopped)'} after "
                  f"{elapsed} s.", "", "| step | result | seconds | summary |", "|---|---|---|---|"]
-        lines += [f"| {s['step']} | {s['status']} | {_fmt(s['seconds'])} | {s['summary']} |" for s in self.steps]
+        lines += [f"| {s['step']} | {s['status']} | {_fmt(s['seconds'])} | {_cell(s['summary'])} |" for s in self.steps]
         lines += ["", "## Benchmarks (ms; ratio = nnlab / PyTorch, lower is better)", "",
                   "| case | nnlab | PyTorch | ratio | target | met | note |", "|---|---|---|---|---|---|---|"]
         for r in self.benchmarks:
             ratio = r["nnlab_ms"] / r["torch_ms"] if r.get("nnlab_ms") and r.get("torch_ms") else None
             met = "" if r.get("target") is None or ratio is None else ("yes" if ratio <= r["target"] else "no")
             lines.append(f"| {r['case']} | {_fmt(r.get('nnlab_ms'))} | {_fmt(r.get('torch_ms'))} | {_fmt(ratio, 'x')} | "
-                         f"{_fmt(r.get('target'), 'x')} | {met} | {r.get('note') or r.get('error', '')} |")
+                         f"{_fmt(r.get('target'), 'x')} | {met} | {_cell(r.get('note') or r.get('error', ''))} |")
         for s in self.steps:
             if s["details"]:
                 lines += ["", f"### {s['step']}", "", "```", s["details"], "```"]
         return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    """`text` as one cell of a markdown table."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _fmt(value, suffix=""):
@@ -119,7 +125,7 @@ class Run:
 
     def __init__(self, args):
         self.folder, self.backend, self.smoke = Path(args.out), args.backend, args.smoke or args.backend != "cuda"
-        self.deadline = time.monotonic() + args.budget
+        self.budget, self.deadline = args.budget, time.monotonic() + args.budget
         self.report = Report(self.folder, self.backend)
         self.gpu_problem = None if self.backend == "cuda" else "the kit runs on cuda-emu, not on a GPU"
         self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
@@ -130,21 +136,33 @@ class Run:
     def command(self, step, command, env=None):
         """Run `command` for `step` with the step's timeout; (exit code or None on timeout, output).
         The whole output goes to OUT/<step>.log."""
+        process = self.start(command, subprocess.PIPE, env)
         try:
-            done = subprocess.run(command, cwd=ROOT, env=env or self.env, capture_output=True, text=True,
-                                  timeout=self.timeout(step))
-            code, output = done.returncode, done.stdout + done.stderr
+            output, _ = process.communicate(timeout=self.timeout(step))
+            code = process.returncode
         except subprocess.TimeoutExpired as exc:
-            code, output = None, _text(exc.stdout) + _text(exc.stderr) + f"\n[timed out after {exc.timeout:.0f} s]"
+            stop(process)
+            output, _ = process.communicate()
+            code, output = None, output + f"\n[timed out after {exc.timeout:.0f} s]"
         (self.folder / f"{step.replace(' ', '-')}.log").write_text(output)
         return code, output
+
+    def start(self, command, stdout, env=None):
+        """Start `command` in a session of its own, so that stop() also ends what it started (the Python
+        process under compute-sanitizer, which would otherwise hold the GPU)."""
+        return subprocess.Popen(command, cwd=ROOT, env=env or self.env, stdout=stdout, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
 
     def child(self, mode, *extra):
         return [sys.executable, "-m", "engine.tools.gpu_check", "--child", mode, "--backend", self.backend, *extra]
 
 
-def _text(data) -> str:
-    return data.decode(errors="replace") if isinstance(data, bytes) else data or ""
+def stop(process):
+    """Kill a step's process and everything it started."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _status(code) -> str:
@@ -223,20 +241,20 @@ def step_benchmarks(run: Run):
     lines_file.write_text("")
     command = run.child("bench", "--jsonl", str(lines_file), *(["--smoke"] if run.smoke else []))
     log = (run.folder / "benchmarks.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=run.env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process = run.start(command, log)
     start, seen = time.monotonic(), 0
-    stop = start + run.timeout("benchmarks")
+    deadline = start + run.timeout("benchmarks")
     while True:
         code = process.poll()
         complete = lines_file.read_text().split("\n")[:-1]        # a line still being written has no newline yet
         for line in complete[seen:]:
             run.report.benchmark(json.loads(line))
         seen = max(seen, len(complete))
-        if code is not None or time.monotonic() > stop:
+        if code is not None or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     if code is None:
-        process.kill()
+        stop(process)
         process.wait()
     log.close()
     failed = [b["case"] for b in run.report.benchmarks if "error" in b]
@@ -256,7 +274,7 @@ def run_steps(run: Run, names):
     """Each step in turn; an exception in one is recorded and the next goes on."""
     for name in names:
         if run.deadline - time.monotonic() < 20:
-            run.report.step(name, "skipped", f"out of time (budget {BUDGET_S} s)")
+            run.report.step(name, "skipped", f"out of time (--budget {run.budget:.0f} s)")
             continue
         start = time.monotonic()
         try:
