@@ -16,6 +16,7 @@ from pathlib import Path
 
 import engine
 from engine import random
+from engine.tools.compile_notice import compilation_notices
 from shell import statements
 from shell.errors import NNError, did_you_mean
 from shell.language import ModelBlock, Node, parse, parse_line
@@ -225,7 +226,8 @@ class Session:
     def _guarded(self, function, item) -> bool:
         """Run one statement; print any error; never let a user mistake escape as a traceback."""
         try:
-            function(item)
+            with compilation_notices(self.out.note):
+                function(item)
             return True
         except NNError as err:
             self._report(err)

@@ -112,6 +112,15 @@ class Output:
         """Pre-formatted text (e.g. the Keras summary table), printed as is."""
         self.console.print(Text(text), soft_wrap=True)
 
+    def code(self, source: str, language: str) -> None:
+        """Source code ("python" or "cuda"): syntax-highlighted on a terminal, as is otherwise."""
+        if not self.terminal:
+            self.raw(source)
+            return
+        from rich.syntax import Syntax
+        self.console.print(Syntax(source, "cuda" if language == "cuda" else language, theme="monokai",
+                                  background_color="default", word_wrap=True))
+
     # --- tables ------------------------------------------------------------------------------------------
     def table(self, columns, rows, title: str | None = None, justify=None) -> None:
         """A table; floats are formatted with format_number, the rest with str. A last column of text
