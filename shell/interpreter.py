@@ -64,6 +64,8 @@ class Session:
         self.error_count = 0
         #: how many `run` scripts deep the running statement is (0: typed, or the script itself)
         self.depth = 0
+        #: undo a script's model block that fails instead of keeping its first layers (notebook cells)
+        self.atomic_blocks = False
         self._block: blocks.PromptBlock | None = None
         self._prompt_line = 0
 

@@ -73,11 +73,15 @@ def format_shape(shape) -> str:
 class Output:
     """A Rich Console (stdout) and an error console (stderr by default) with nnlab's formatting."""
 
-    def __init__(self, file=None, err_file=None, *, terminal: bool | None = None, width: int | None = None):
+    def __init__(self, file=None, err_file=None, *, terminal: bool | None = None, width: int | None = None,
+                 console: Console | None = None):
         self.file = file if file is not None else sys.stdout
         self.err_file = err_file if err_file is not None else (sys.stderr if file is None else self.file)
         self.terminal = stream_is_terminal(self.file) if terminal is None else terminal
         self.err_terminal = self.terminal if self.err_file is self.file else stream_is_terminal(self.err_file)
+        if console is not None:             # a given console (a notebook's) takes everything
+            self.console = self.err_console = console
+            return
         self.console = self._console(self.file, self.terminal, width)
         self.err_console = self.console if self.err_file is self.file else self._console(self.err_file,
                                                                                           self.err_terminal, width)
@@ -107,6 +111,10 @@ class Output:
 
     def warning(self, text: str) -> None:
         self.print(f"warning: {text}", "yellow")
+
+    def wrote(self, path) -> None:
+        """A file nnlab wrote (a plot, a CSV file): its path (a notebook also shows an image inline)."""
+        self.print(f"wrote {path}")
 
     def raw(self, text: str) -> None:
         """Pre-formatted text (e.g. the Keras summary table), printed as is."""
@@ -174,9 +182,14 @@ class Output:
 
 
 class TrainingProgress:
-    """An engine Callback that shows training: a live Rich bar with loss and metrics on a terminal,
-    one plain line per epoch otherwise. It remembers where training is (for the Ctrl-C message)."""
+    """An engine Callback that shows training: a live Rich bar on a terminal, one plain line per epoch
+    otherwise. As Keras, the bar counts the batches of the epoch in progress ("epoch 2/5 ... 12/45") and each
+    finished epoch leaves one line. It remembers where training is (for the Ctrl-C message).
 
+    On a terminal narrower than WIDE columns the loss and metrics go on a second line under the bar, so
+    the bar and the counts keep their width (at 60 columns: "epoch 2/5 ━━━━━━━━━━ 12/45 0:00:01")."""
+
+    WIDE = 100
     model = None
 
     def __init__(self, output: Output, epochs: int, steps: int):
@@ -192,15 +205,9 @@ class TrainingProgress:
     # context manager: the live display exists only while training runs
     def __enter__(self):
         if self.output.terminal:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-            self._progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.output.console, transient=True)
+            self._progress = _progress_display(self.output.console, self.output.console.width < self.WIDE)
             self._progress.start()
-            self._task = self._progress.add_task("train", total=self.epochs * self.steps, epoch=f"1/{self.epochs}",
-                                                 metrics="")
+            self._task = self._progress.add_task("train", total=self.steps, epoch=f"1/{self.epochs}", metrics="")
         return self
 
     def __exit__(self, *exc):
@@ -220,18 +227,23 @@ class TrainingProgress:
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.batch = epoch, 0
         self._epoch_start = time.perf_counter()
+        if self._progress is not None:
+            self._progress.reset(self._task, total=self.steps, epoch=f"{epoch + 1}/{self.epochs}", metrics="")
 
     def on_batch_end(self, batch, logs=None):
         self.batch = batch + 1
         self.logs = dict(logs or {})
         if self._progress is not None:
-            self._progress.update(self._task, completed=self.epoch * self.steps + self.batch,
-                                  epoch=f"{self.epoch + 1}/{self.epochs}", metrics=self.format_logs(self.logs))
+            self._progress.update(self._task, completed=self.batch, epoch=f"{self.epoch + 1}/{self.epochs}",
+                                  metrics=self.format_logs(self.logs))
+
+    def epoch_line(self, epoch, logs) -> str:
+        elapsed = time.perf_counter() - self._epoch_start
+        return f"epoch {epoch + 1}/{self.epochs}  {self.format_logs(logs or {})}  ({format_seconds(elapsed)})"
 
     def on_epoch_end(self, epoch, logs=None):
         self.finished_epochs += 1
-        elapsed = time.perf_counter() - self._epoch_start
-        line = f"epoch {epoch + 1}/{self.epochs}  {self.format_logs(logs or {})}  ({format_seconds(elapsed)})"
+        line = self.epoch_line(epoch, logs)
         if self._progress is not None:
             self._progress.console.print(Text(line), soft_wrap=True)
         else:
@@ -239,3 +251,25 @@ class TrainingProgress:
 
     def on_train_end(self, logs=None):
         pass
+
+
+def _progress_display(console: Console, narrow: bool):
+    """The Rich progress bar of TrainingProgress: one line, or on a narrow terminal the metrics on a
+    second line (a Progress whose renderables are the bar's table and then each task's metrics)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    class MetricsBelow(Progress):
+        def get_renderables(self):
+            yield self.make_tasks_table(self.tasks)
+            for task in self.tasks:
+                if task.fields.get("metrics"):
+                    yield Text("  " + task.fields["metrics"], overflow="fold")
+
+    if narrow:
+        return MetricsBelow(TextColumn("epoch {task.fields[epoch]}"), BarColumn(bar_width=None),
+                            MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=True,
+                            expand=True)
+    return Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=console, transient=True)

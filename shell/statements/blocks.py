@@ -32,11 +32,18 @@ class PromptBlock:
 # --- scripts and the prompt ----------------------------------------------------------------------------
 
 def run_block(session: Session, block: ModelBlock) -> None:
-    """A whole block from a script."""
-    entry = start_model(session, block.header)
-    for node in block.layers:
-        add_layer(session, entry, node)
-    finish_model(session, entry, block.end)
+    """A whole block from a script: a script keeps the layers built before a failing line (to look at);
+    with `session.atomic_blocks` (notebook cells) the block is undone as `abort` would, so no half-built
+    model is left current (the model it replaced, or extended, is back)."""
+    opened = open_block(session, block.header)
+    try:
+        for node in block.layers:
+            add_layer(session, opened.entry, node)
+        finish_model(session, opened.entry, block.end)
+    except BaseException:
+        if session.atomic_blocks:
+            _abort(session, opened, quiet=True)
+        raise
 
 
 def open_block(session: Session, node: Node) -> PromptBlock:
@@ -65,7 +72,9 @@ def block_line(session: Session, block: PromptBlock, node: Node) -> bool:
     return False
 
 
-def _abort(session: Session, block: PromptBlock) -> None:
+def _abort(session: Session, block: PromptBlock, quiet: bool = False) -> None:
+    """Undo an open block: its model goes (the one it replaced comes back), or an extended model loses
+    the added layers; the model that was current before is current again."""
     entry = block.entry
     session.current = block.previous_current
     if block.extended is not None:
@@ -74,12 +83,14 @@ def _abort(session: Session, block: PromptBlock) -> None:
         del entry.model.layers[n_model:]
         del entry.layers[n_entry:]
         entry.counts = counts
-        session.out.note(f"model '{entry.name}': {added} added layer{'s' if added != 1 else ''} discarded")
-        return
-    del session.models[entry.name]
-    if block.replaced is not None:
-        session.models[block.replaced.name] = block.replaced
-    session.out.note(f"model '{entry.name}' discarded")
+        what = f"model '{entry.name}': {added} added layer{'s' if added != 1 else ''} discarded"
+    else:
+        del session.models[entry.name]
+        if block.replaced is not None:
+            session.models[block.replaced.name] = block.replaced
+        what = f"model '{entry.name}' discarded"
+    if not quiet:
+        session.out.note(what)
 
 
 # --- building ------------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ def demo_polynomial(session: Session, node: Node) -> None:
             result = plots.plot_signal(None, {"alpha (p)": a, "beta (s)": b, "delta = alpha * beta": c},
                                        path, title="polynomial product = convolution of coefficients",
                                        xlabel="power of t", ylabel="coefficient")
-        session.out.print(f"wrote {result}")
+        session.out.wrote(result)
 
 
 def demo_filters(session: Session, node: Node) -> None:
@@ -119,8 +119,8 @@ def demo_filters(session: Session, node: Node) -> None:
                                                    f"(padding {padding})")
             kernels_result = plots.plot_filters(kernels, kernel_path, labels=names,
                                                 title="hand-made filters")
-        session.out.print(f"wrote {result}")
-        session.out.print(f"wrote {kernels_result}")
+        session.out.wrote(result)
+        session.out.wrote(kernels_result)
 
 
 def _polynomial_text(coefficients) -> str:

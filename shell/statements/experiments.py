@@ -72,7 +72,7 @@ def st_extrapolate(session: Session, node: Node) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             np.savetxt(path, np.column_stack([x, series, predicted]), delimiter=",", header="x,true,predicted",
                        comments="", fmt="%.10g")
-        session.out.print(f"wrote {path}")
+        session.out.wrote(path)
     if node.has("to"):
         plot_predictions(session, node, session.output_path(node, "to"), entry)
     session.done(f"extrapolated {entry.name}", elapsed)

@@ -76,7 +76,7 @@ def st_gan(session: Session, node: Node) -> None:
             table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
             np.savetxt(path, table, delimiter=",", header="epoch,gen_loss,disc_loss", comments="",
                        fmt=["%d", "%.8g", "%.8g"])
-        session.out.print(f"wrote {path}")
+        session.out.wrote(path)
     last = (f"; gen_loss {format_number(finished['gen_loss'][-1])}  disc_loss "
             f"{format_number(finished['disc_loss'][-1])}") if done else ""
     session.done(f"trained gan {generator.name}/{discriminator.name}: {done} epoch{'s' if done != 1 else ''} of "

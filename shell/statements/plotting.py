@@ -39,7 +39,7 @@ def plot_history(session: Session, node: Node, path: Path) -> None:
         return
     with engine_errors(node, at="to"):
         result = plots.plot_history(entry.history, path, ylim=node.value("ylim"), title=title)
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
 
 
 def _text_chart(session: Session, node: Node, draw) -> bool:
@@ -80,7 +80,7 @@ def plot_predictions(session: Session, node: Node, path: Path, entry: ModelEntry
         return
     with engine_errors(node, at="to"):
         result = plots.plot_series_prediction(x, y_true, y_pred, region, path, title=title)
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
 
 
 def plot_grid(session: Session, node: Node, path: Path) -> None:
@@ -94,7 +94,7 @@ def plot_grid(session: Session, node: Node, path: Path) -> None:
         with engine_errors(node, at="to"):
             result = plots.plot_heatmap(np.asarray(grid[key]), list(grid["etas"]), list(grid["lambdas"]), target,
                                         title, "$\\eta$", "$\\lambda$")
-        session.out.print(f"wrote {result}")
+        session.out.wrote(result)
 
 
 def plot_images(session: Session, node: Node, path: Path) -> None:
@@ -110,7 +110,7 @@ def plot_images(session: Session, node: Node, path: Path) -> None:
     labels = [label_text(label) for label in y[:count]] if y is not None else None
     with engine_errors(node, at="to"):
         result = plots.plot_image_grid(x[:count], path, labels=labels, title=f"{data.name}: {count} {which} images")
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
 
 
 def _conv_layer(node: Node, entry: ModelEntry):
@@ -139,7 +139,7 @@ def plot_filters(session: Session, node: Node, path: Path) -> None:
     with engine_errors(node, at="to"):
         result = plots.plot_filters(kernel.numpy(), path,
                                     title=f"{entry.name}/{layer.name}: {kernel.shape[-1]} filters")
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
 
 
 def plot_featuremaps(session: Session, node: Node, path: Path) -> None:
@@ -162,7 +162,7 @@ def plot_featuremaps(session: Session, node: Node, path: Path) -> None:
                          "(H, W, C)", at="layer" if node.has("layer") else None)
     with engine_errors(node, at="to"):
         result = plots.plot_feature_maps(maps, path, title=f"{entry.name}/{layer.name}: {which} sample {sample}")
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
 
 
 def plot_samples(session: Session, node: Node, path: Path) -> None:
@@ -197,4 +197,4 @@ def plot_samples(session: Session, node: Node, path: Path) -> None:
         result = plots.plot_image_grid(images, path, title=node.value("title")
                                        or f"{entry.name}: {count} samples {trained}")
     session.out.print(f"{count} images from {what}")
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
