@@ -20,10 +20,10 @@ function               lecture cell
 =====================  ==================================================
 
 The module imports only NumPy (scikit-learn is imported lazily inside
-:func:`digits`).  Nothing is downloaded: MNIST and CIFAR-10 are read from
-files the user has put on disk, and every user mistake (missing file, bad
-format, wrong sizes) raises :class:`DataError` with a message saying what
-was expected.  No pickle is used anywhere.
+:func:`digits`).  MNIST and CIFAR-10 are read from files on disk, which
+:mod:`engine.download` fetches into the data folder on first use; every
+user mistake (missing file, bad format, wrong sizes) raises
+:class:`DataError` saying what was expected.  No pickle is used anywhere.
 
 Default data locations (``path=None``): the folder named by the
 ``NNLAB_DATA`` environment variable if it is set, else ``~/.nnlab/data``;
@@ -427,21 +427,23 @@ def _find_mnist_dir(path: Path) -> Path:
     return path
 
 
-def load_mnist(path=None):
+def load_mnist(path=None, download=True, mirror=None):
     """MNIST from the four standard IDX files: the GAN cell's ``mnist.load_data()``.
 
     ``path`` is a folder holding ``train-images-idx3-ubyte``,
     ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
     ``t10k-labels-idx1-ubyte``, each optionally ``.gz``-compressed (a parent
-    folder holding ``mnist/`` also works).  ``None`` means
-    ``default_data_dir() / "mnist"``.
+    folder holding ``mnist/`` also works).  ``None``: ``default_data_dir() / "mnist"``,
+    downloaded there on first use (``download``, ``mirror``: :func:`engine.download.fetch`).
 
     Returns ``(x_train, y_train), (x_test, y_test)``: images uint8 of shape
     (N, 28, 28, 1), labels uint8 of shape (N,), unscaled (the lecture's GAN
     scales with ``(x - 127.5) / 127.5``; callers do that).
     """
-    folder = _as_path(path) if path is not None else default_data_dir() / "mnist"
-    folder = _find_mnist_dir(folder)
+    if path is None:       # imported here: engine.download imports this module
+        from engine.download import fetch
+        path = fetch("mnist", download=download, mirror=mirror)
+    folder = _find_mnist_dir(_as_path(path))
     found, missing = {}, []
     for name in MNIST_FILES:
         for candidate in (folder / name, folder / (name + ".gz")):
@@ -546,14 +548,14 @@ def _cifar_missing_message(folder: Path, missing) -> str:
             f"Put them there or pass path=...")
 
 
-def load_cifar10(path=None):
+def load_cifar10(path=None, download=True, mirror=None):
     """CIFAR-10 from the binary version: the lecture's ``datasets.cifar10.load_data()``.
 
-    ``path`` is the ``cifar-10-batches-bin`` folder of the "CIFAR-10 binary
-    version" archive, or a parent folder holding it; ``None`` means
-    ``default_data_dir() / "cifar-10-batches-bin"``.  ``data_batch_1.bin``
-    and ``test_batch.bin`` are required; whichever of ``data_batch_2.bin`` ..
-    ``data_batch_5.bin`` exist are appended in order.
+    ``path`` is the ``cifar-10-batches-bin`` folder of the "CIFAR-10 binary version" archive, or a
+    parent folder holding it; ``None`` means ``default_data_dir() / "cifar-10-batches-bin"``,
+    downloaded there on first use (as in :func:`load_mnist`).  ``data_batch_1.bin`` and
+    ``test_batch.bin`` are required; whichever of ``data_batch_2.bin`` .. ``data_batch_5.bin`` exist
+    are appended in order.
 
     Only the binary version is supported: the "python version" is a set of
     pickles, and unpickling downloaded files can run arbitrary code, so this
@@ -563,7 +565,10 @@ def load_cifar10(path=None):
     (N, 32, 32, 3), labels uint8 (N,) indexing :data:`CIFAR10_CLASSES`.
     The lecture divides the pixels by 255.0; callers do that.
     """
-    folder = _as_path(path) if path is not None else default_data_dir() / "cifar-10-batches-bin"
+    if path is None:       # imported here: engine.download imports this module
+        from engine.download import fetch
+        path = fetch("cifar10", download=download, mirror=mirror)
+    folder = _as_path(path)
     if not (folder / CIFAR10_TRAIN_FILES[0]).is_file() and not (folder / CIFAR10_TEST_FILE).is_file():
         if (folder / "cifar-10-batches-bin").is_dir():
             folder = folder / "cifar-10-batches-bin"

@@ -295,7 +295,7 @@ class Conv2DTranspose(Conv2D):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", **kwargs):
         super().__init__(filters, kernel_size, strides, padding, **kwargs)
-        if self.padding not in ("valid", "same"):
+        if self.padding not in shapes.PADDINGS:
             raise ValueError(f"Conv2DTranspose '{self.name}': padding must be 'valid' or 'same', got {padding!r}")
 
     def compute_output_shape(self, input_shape):
@@ -320,7 +320,7 @@ class MaxPooling2D(Layer):
         super().__init__(**kwargs)
         self.pool_size = shapes.pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else shapes.pair(strides, "strides")
-        if padding not in ("valid", "same"):
+        if padding not in shapes.PADDINGS:
             raise ValueError(f"{type(self).__name__} '{self.name}': padding must be 'valid' or 'same', got {padding!r}")
         self.padding = padding
 

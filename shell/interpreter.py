@@ -19,7 +19,7 @@ from engine import random
 from engine.tools.compile_notice import compilation_notices
 from shell import statements
 from shell.errors import NNError, did_you_mean
-from shell.language import ModelBlock, Node, parse, parse_line
+from shell.language.parser import ModelBlock, Node, parse, parse_line
 from shell.output import Output, format_seconds
 from shell.state import Data, ModelEntry
 from shell.statements import blocks

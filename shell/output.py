@@ -67,7 +67,8 @@ def format_shape(shape) -> str:
     """(None, 8, 8, 10) as Keras prints it; a 1-tuple keeps its comma; None is '(unknown)'."""
     if shape is None:
         return "(unknown)"
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    from engine.shapes import format_shape as keras_shape      # here, so the shell starts without the engine
+    return keras_shape(shape)
 
 
 class Output:

@@ -47,7 +47,7 @@ from prompt_toolkit.history import FileHistory, History
 from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.validation import ValidationError, Validator
 
-from shell import registry
+from shell.registry import lookup
 from shell.completion import NNCompleter
 from shell.errors import NNError
 from shell.highlight import STYLE, NNLexer
@@ -434,7 +434,7 @@ class Repl:
         `page` when it is taller than the screen (less the prompt's line), else print it as it is. Output
         that is not a terminal (a pipe, a log) is never paged."""
         words = line.split(None, 1)
-        spec = registry.find_statement(words[0]) if words and not in_block else None
+        spec = lookup.find_statement(words[0]) if words and not in_block else None
         if spec is None or not spec.pages or not self.session.out.terminal:
             yield
             return

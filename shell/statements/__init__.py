@@ -1,5 +1,5 @@
 """The statement handlers, by concern: one function `st_NAME(session, node)` for each statement of the
-registry (`shell.registry.STATEMENTS`). The session finds a statement's handler by its name, so the
+registry (`shell.registry.statement_table.STATEMENTS`). The session finds a statement's handler by its name, so the
 registry stays the only list of statements; a statement with forms (`data digits`, `plot history`, ...)
 finds the form's function the same way (`data_digits`, `plot_history`, ...).
 

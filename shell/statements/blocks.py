@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 from engine.layers import InputLayer, ShapeError, snake_case
 from engine.models import ModelError, Sequential
-from shell import registry
 from shell.errors import NNError, did_you_mean
-from shell.language import ModelBlock, Node
+from shell.language.parser import ModelBlock, Node
 from shell.output import format_shape
+from shell.registry import lookup
+from shell.registry.specs import LayerSpec
 from shell.state import ModelEntry
 from shell.statements.common import engine_error
 
@@ -125,7 +126,7 @@ def start_model(session: Session, node: Node) -> ModelEntry:
 
 
 def add_layer(session: Session, entry: ModelEntry, node: Node) -> None:
-    spec: registry.LayerSpec = node.spec
+    spec: LayerSpec = node.spec
     model = entry.model
     if spec.keras == "InputLayer":
         if model.layers or model.input_layer is not None:
@@ -185,20 +186,20 @@ def rebuild(entry: ModelEntry, l2: float | None = None) -> Sequential:
         if spec.keras == "InputLayer":
             continue
         values = node.values()
-        if l2 is not None and registry.find_option(spec, "l2") is not None:
+        if l2 is not None and lookup.find_option(spec, "l2") is not None:
             values["l2"] = l2
         model.add(spec.build(values, name=name))
     return model
 
 
-def _layer_name(counts: dict, spec: registry.LayerSpec, values: dict) -> str:
+def _layer_name(counts: dict, spec: LayerSpec, values: dict) -> str:
     """The layer's name=, else Keras's numbering within the model: dense, dense_1, ..."""
     base = snake_case(spec.keras)
     count = counts.get(base, 0)
     return values.get("name") or (base if count == 0 else f"{base}_{count}")
 
 
-def _count_name(counts: dict, spec: registry.LayerSpec, values: dict) -> None:
+def _count_name(counts: dict, spec: LayerSpec, values: dict) -> None:
     """Take the number _layer_name gave (after the layer was accepted)."""
     if "name" not in values:
         base = snake_case(spec.keras)

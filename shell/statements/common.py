@@ -9,10 +9,11 @@ import numpy as np
 
 from engine.backends import BackendUnavailable
 from engine.datasets import DataError
+from engine.download import DownloadError
 from engine.layers import ShapeError
 from engine.models import ModelError
 from shell.errors import NNError, closest
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_number
 from shell.state import ModelEntry
 
@@ -34,6 +35,8 @@ def engine_error(exc: BaseException, node: Node, at: str | None = None) -> NNErr
         hint = "`backend` lists the backends that run here"
     elif isinstance(exc, ShapeError):
         hint = "`summary` shows the model's shapes; `data` printed the data's"
+    elif isinstance(exc, DownloadError):
+        hint = "`help data` shows mirror= and download=; NNLAB_DATA sets the data folder"
     elif isinstance(exc, DataError):
         hint = "check the file and its format (help data)"
     elif isinstance(exc, ModelError) and "compile" in message:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import datasets
+from engine import datasets, download
 from engine.datasets import DataError
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
 from shell.state import Data
 from shell.statements.common import engine_errors, input_path
@@ -23,19 +23,19 @@ if TYPE_CHECKING:
 def st_data(session: Session, node: Node) -> None:
     start = time.perf_counter()
     with engine_errors(node):
-        data = globals()["data_" + node.sub](node)      # data_digits for `data digits` (the registry's forms)
+        data = globals()["data_" + node.sub](session, node)    # data_digits for `data digits` (registry forms)
     session.data = data
     session.last_extrapolation = None
     session.done(f"data {data.name}: {data.describe()}", time.perf_counter() - start)
 
 
-def data_digits(node: Node) -> Data:
+def data_digits(session: Session, node: Node) -> Data:
     (xtr, ytr), (xte, yte) = datasets.digits(train_fraction=node.get("train"), seed=node.get("seed"),
                                              one_hot=node.get("one_hot"))
     return Data("digits", xtr, ytr, xte, yte, note="8x8 images, values 0-16 (not rescaled)")
 
 
-def data_sine(node: Node) -> Data:
+def data_sine(session: Session, node: Node) -> Data:
     n, train, step, seed = node.get("n"), node.get("train"), node.get("step"), node.get("seed")
     if train >= n:
         raise node.error(f"train must be smaller than n ({n})", "e.g. data sine n=1000 train=800", at="train")
@@ -45,7 +45,7 @@ def data_sine(node: Node) -> Data:
                 note=f"samples are 1 time step with {step} features")
 
 
-def data_energies(node: Node) -> Data:
+def data_energies(session: Session, node: Node) -> Data:
     path = input_path(node, "path", must_exist=True) if node.has("path") else None
     x, y = datasets.energies(path)
     train = node.get("train")
@@ -67,8 +67,12 @@ def data_energies(node: Node) -> Data:
     return data
 
 
-def _images(node: Node, name: str, loader) -> Data:
-    path = input_path(node, "path", must_exist=True) if node.has("path") else None
+def _images(session: Session, node: Node, name: str, loader) -> Data:
+    if node.has("path"):
+        path = input_path(node, "path", must_exist=True)
+    else:       # the data folder, where the files are downloaded on first use
+        path = download.fetch(name, download=node.get("download"), mirror=node.get("mirror"),
+                              console=session.out.console)
     (xtr, ytr), (xte, yte) = loader(path)
     limit = node.get("limit")
     if limit:
@@ -81,12 +85,12 @@ def _images(node: Node, name: str, loader) -> Data:
     return Data(name, xtr, ytr, xte, yte, note=f"pixels scaled: {scale}")
 
 
-def data_mnist(node: Node) -> Data:
-    return _images(node, "mnist", datasets.load_mnist)
+def data_mnist(session: Session, node: Node) -> Data:
+    return _images(session, node, "mnist", datasets.load_mnist)
 
 
-def data_cifar10(node: Node) -> Data:
-    return _images(node, "cifar10", datasets.load_cifar10)
+def data_cifar10(session: Session, node: Node) -> Data:
+    return _images(session, node, "cifar10", datasets.load_cifar10)
 
 
 def _scale_images(images: np.ndarray, scale: str) -> np.ndarray:
@@ -98,7 +102,7 @@ def _scale_images(images: np.ndarray, scale: str) -> np.ndarray:
     return images
 
 
-def data_csv(node: Node) -> Data:
+def data_csv(session: Session, node: Node) -> Data:
     path = input_path(node, "path", must_exist=True)
     names, table = _read_csv(path)
     fraction = node.get("train")
@@ -181,7 +185,7 @@ def _select_columns(node: Node, option: str, names: list[str], items) -> list[in
     return columns
 
 
-def data_npz(node: Node) -> Data:
+def data_npz(session: Session, node: Node) -> Data:
     path = input_path(node, "path", must_exist=True)
     try:
         archive = np.load(path, allow_pickle=False)

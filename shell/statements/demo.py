@@ -8,7 +8,7 @@ import numpy as np
 
 import engine
 from engine import datasets
-from shell.language import Node
+from shell.language.parser import Node
 from shell.statements.common import engine_errors
 
 if TYPE_CHECKING:

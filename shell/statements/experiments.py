@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_number, format_shape
 from shell.statements.blocks import rebuild
 from shell.statements.common import engine_errors, need_compiled

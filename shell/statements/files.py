@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from engine import random
 from engine.models import ModelError
-from shell.language import Node, parse
+from shell.language.parser import Node, parse
 from shell.statements.common import engine_error, engine_errors, input_path
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ import numpy as np
 
 import engine
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
 from shell.state import ModelEntry
 from shell.statements.common import engine_errors
 

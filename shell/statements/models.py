@@ -4,9 +4,9 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
-from shell import registry
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
+from shell.registry.value_sets import value_set
 from shell.statements.common import engine_error, engine_errors
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def compile_parts(node: Node, lr: float | None = None):
         if not node.has(option):
             continue
         if not _accepts(cls, option):
-            users = [n for n in registry.value_set("optimizers") if _accepts(type(optimizers.get(n)), option)]
+            users = [n for n in value_set("optimizers") if _accepts(type(optimizers.get(n)), option)]
             raise node.error(f"optimizer {name} has no option {option}", f"{option} works with: {', '.join(users)}",
                              at=option, key=True)
         kwargs[option] = node.value(option)

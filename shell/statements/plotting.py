@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.viz import textplot
-from shell import registry
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
+from shell.registry import lookup
 from shell.state import ModelEntry
 from shell.statements.common import engine_errors, label_text
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def st_plot(session: Session, node: Node) -> None:
     start = time.perf_counter()
-    owner = node.value("model") if registry.find_option(node.form, "model") is not None else None
+    owner = node.value("model") if lookup.find_option(node.form, "model") is not None else None
     default = f"{owner or session.current or 'nnlab'}_{node.sub}.png"
     path = session.output_path(node, "to", default=default)
     globals()["plot_" + node.sub](session, node, path)      # plot_history for `plot history` (the registry's forms)

@@ -12,7 +12,7 @@ import numpy as np
 
 from engine import random
 from engine.training import Callback
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_number, format_shape
 from shell.statements.common import engine_errors, label_text, need_compiled
 
