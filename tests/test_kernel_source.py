@@ -136,10 +136,14 @@ def test_the_session_announces_compilation_during_train():
         def on_batch_end(self, batch, logs=None):
             fresh(np.float32(batch))
 
+    import engine
+    from tests.test_interpreter import SMALL
     buf = io.StringIO()
     session = Session(Output(buf), backend="numba")
     session.train_callbacks.append(CompilesOnce())
-    from tests.test_interpreter import SMALL
-    assert session.execute_source(SMALL + "train epochs=1\n", "t.nn"), buf.getvalue()
+    try:
+        assert session.execute_source(SMALL + "train epochs=1\n", "t.nn"), buf.getvalue()
+    finally:
+        engine.set_backend("numpy")     # the backend is process-wide: leave it as the other tests expect
     out = buf.getvalue()
     assert "compiling the numba kernels, once" in out and re.search(r"compiled \d+ numba kernels? in", out)
