@@ -111,7 +111,7 @@ class _CollectErrors:
         taken, self.errors = self.errors, []
         return taken
 
-    def error(self, err) -> None:
+    def error(self, err, place=None) -> None:
         self.errors.append(err.format())
 
     def internal_error(self, exc, debug=False, where=""):

@@ -131,38 +131,71 @@ class Output:
                                   background_color="default", word_wrap=True))
 
     # --- tables ------------------------------------------------------------------------------------------
+    #: below this many columns a table too wide for the terminal is printed stacked, one field per line
+    STACK_BELOW = 70
+
     def table(self, columns, rows, title: str | None = None, justify=None) -> None:
         """A table; floats are formatted with format_number, the rest with str. A last column of text
-        (left-justified) wraps when the table is wider than the console; the others never do."""
+        (left-justified) wraps when the table is wider than the console; the others never do, unless the
+        table still does not fit: then every column may wrap (Rich shares the width out), and on a
+        terminal narrower than STACK_BELOW columns each row is printed as a little block of lines."""
         if title:
             self.print(title, "bold")
         cells = [[format_number(c) if isinstance(c, float) else str(c) for c in row] for row in rows]
+        widths = [max([len(str(column))] + [len(row[index]) for row in cells if index < len(row)])
+                  for index, column in enumerate(columns)]
+        fits = sum(widths) + 2 * (len(columns) - 1) <= self.console.width
+        last_wraps = justify is not None and justify[-1] == "left" and len(columns) > 1
+        if not fits and self.console.width < self.STACK_BELOW:
+            self._stacked(columns, cells)
+            return
+        squeeze = not fits and (not last_wraps or sum(widths[:-1]) + 2 * len(columns) + 10 > self.console.width)
         table = Table(box=box.SIMPLE_HEAD if self.terminal else box.SIMPLE, show_edge=False, pad_edge=False,
                       highlight=False, expand=False)
         last = len(columns) - 1
         for index, column in enumerate(columns):
             align = justify[index] if justify else ("left" if index == 0 else "right")
-            wraps = index == last and align == "left" and index > 0
-            width = max([len(str(column))] + [len(row[index]) for row in cells if index < len(row)])
+            wraps = squeeze or (index == last and align == "left" and index > 0)
             table.add_column(str(column), justify=align, no_wrap=not wraps,
-                             min_width=None if wraps else width, overflow="fold")
+                             min_width=None if wraps else widths[index], overflow="fold")
         for row in cells:
             table.add_row(*row)
         self.console.print(table)
 
+    def _stacked(self, columns, cells) -> None:
+        """Each row as its first cell (bold), then `column: value` lines, the values wrapped under themselves."""
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, style="dim")
+        grid.add_column(overflow="fold")
+        for number, row in enumerate(cells):
+            if number:
+                grid.add_row("", "")
+            grid.add_row(Text(row[0], style="bold"), "")
+            for column, value in zip(columns[1:], row[1:]):
+                if value.strip():
+                    grid.add_row(f"  {column}", value)
+        self.console.print(grid)
+
     # --- errors -------------------------------------------------------------------------------------------
-    def error(self, err: NNError) -> None:
-        """A user error: a short panel on a terminal, plain `file:line:col: error:` lines otherwise."""
+    def error(self, err: NNError, place: str | None = None) -> None:
+        """A user error. Plain `file:line:col: error:` lines when the output is not a terminal; on a
+        terminal, a red panel for scripts, and for a line typed at the prompt (`place` given: "" for a
+        single line, "line 3 of this block", "line 5 of FILE") the prompt's style: the message, the line
+        with a caret and the hint, each wrapped at the terminal's width, never cut."""
         if not self.err_terminal:
             self.err_console.print(Text(err.format()), soft_wrap=True)
             return
-        parts = [Text(err.headline(), style="bold red")]
+        parts = [Text(f"error ({place}): {err.message}" if place else f"error: {err.message}", style="bold red")
+                 if place is not None else Text(err.headline(), style="bold red")]
         caret = err.caret_lines(indent="  ")
         if caret:
-            parts.append(Text(caret[0]))
-            parts.append(Text(caret[1], style="bold red"))
+            parts += [Text(caret[0], no_wrap=True, overflow="fold"), Text(caret[1], style="bold red")]
         if err.hint:
             parts.append(Text(f"hint: {err.hint}", style="cyan"))
+        if place is not None:
+            for part in parts:
+                self.err_console.print(part)
+            return
         self.err_console.print(Panel(Group(*parts), border_style="red", expand=False, box=box.ROUNDED))
 
     def internal_error(self, exc: BaseException, debug: bool = False, where: str = "") -> None:

@@ -168,6 +168,10 @@ STATEMENTS: tuple[Command, ...] = (
              _model_option()),
             example="model m input=(4,)\n  dense 3 activation=softmax\nend\n"
                     "compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy"),
+    Command("undo", "take back the last layer line of the open model block",
+            example="model m input=(4,)\n  dense 3\n  dense 5\n  undo\n  dense 2\nend", records=False,
+            details="Only inside `model NAME ... end`: the layer goes, and so does its line in `save session`. "
+                    "`abort` discards the whole block."),
     Command("summary", "the Keras summary table of a model",
             (Option("name", "name", "model name (default: the current one)", positional=True, refers="model"),),
             example="model m input=(4,)\n  dense 3\nend\nsummary", pages=True),
@@ -386,3 +390,5 @@ BLOCK_KEYWORDS: dict[str, str] = {
     "end": "close the model block",
     "abort": "discard the model being defined (at the prompt)",
 }
+#: Statements that may also be used inside an open block: three that look, and `undo`.
+IN_BLOCK_STATEMENTS = ("help", "layers", "summary", "undo")

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 
 from engine.layers import InputLayer, ShapeError, snake_case
 from engine.models import ModelError, Sequential
-from shell.errors import NNError, did_you_mean
+from shell.errors import NNError, did_you_mean, memory_message
 from shell.language.parser import ModelBlock, Node
 from shell.output import format_shape
 from shell.registry import lookup
 from shell.registry.specs import LayerSpec
+from shell.registry.statement_table import BLOCK_KEYWORDS
 from shell.state import ModelEntry
 from shell.statements.common import engine_error
 
@@ -32,6 +33,10 @@ class PromptBlock:
 
 # --- scripts and the prompt ----------------------------------------------------------------------------
 
+#: The line kinds that only mean something inside a block (the registry's block keywords).
+BLOCK_ONLY = tuple(BLOCK_KEYWORDS)
+
+
 def run_block(session: Session, block: ModelBlock) -> None:
     """A whole block from a script: a script keeps the layers built before a failing line (to look at);
     with `session.atomic_blocks` (notebook cells) the block is undone as `abort` would, so no half-built
@@ -39,7 +44,7 @@ def run_block(session: Session, block: ModelBlock) -> None:
     opened = open_block(session, block.header)
     try:
         for node in block.layers:
-            add_layer(session, opened.entry, node)
+            _block_item(session, opened, node)
         finish_model(session, opened.entry, block.end)
     except BaseException:
         if session.atomic_blocks:
@@ -60,17 +65,57 @@ def open_block(session: Session, node: Node) -> PromptBlock:
 
 
 def block_line(session: Session, block: PromptBlock, node: Node) -> bool:
-    """One line typed inside an open block; True when it closed the block (`end` or `abort`)."""
+    """One line typed inside an open block; True when it closed the block (`end` or `abort`). An `end`
+    with no layers closes the block without defining a model (nothing to keep)."""
     if node.kind == "end":
+        if not block.entry.model.layers and block.extended is None:
+            _abort(session, block, quiet=True)
+            session.out.note(f"model '{block.entry.name}' has no layers: the block is closed, no model defined")
+            return True
         finish_model(session, block.entry, node)
         session.transcript.append("\n".join(block.lines + ["end"]))
         return True
     if node.kind == "abort":
         _abort(session, block)
         return True
-    add_layer(session, block.entry, node)
-    block.lines.append("  " + node.source)
+    _block_item(session, block, node)
     return False
+
+
+def _block_item(session: Session, block: PromptBlock, node: Node) -> None:
+    """A line inside a block that does not close it: a layer, `undo`, or a statement that only looks."""
+    if node.kind == "statement" and node.name == "undo":
+        _undo(session, block, node)
+    elif node.kind == "statement":
+        from shell import statements
+        statements.handler(node.name)(session, node)
+    else:
+        add_layer(session, block.entry, node)
+        block.lines.append("  " + node.source)
+
+
+def _undo(session: Session, block: PromptBlock, node: Node) -> None:
+    """Take back the block's last layer line (its layer, its name number and its source line)."""
+    entry = block.entry
+    kept = block.extended[1] if block.extended is not None else 0     # an extended model keeps its own layers
+    if len(entry.layers) <= kept:
+        raise node.error("there is no layer line in this block to take back",
+                         "`abort` discards the block, `end` closes it")
+    layer_node, name = entry.layers.pop()
+    block.lines.pop()
+    if layer_node.spec.keras == "InputLayer":
+        entry.model.input_layer, entry.input_shape = None, None
+        what = "input"
+    else:
+        layer = entry.model.layers.pop()
+        if "name" not in layer_node.values():
+            entry.counts[snake_case(layer_node.spec.keras)] -= 1
+        what = f"{name} ({type(layer).__name__})"
+    model = entry.model
+    shape = (model.layers[-1].output_shape if model.layers else
+             model.input_layer.output_shape if model.input_layer is not None else None)
+    now = f"output now {format_shape(shape)}" if shape is not None else "no layers left"
+    session.out.print(f"  took back {what}; {now}")
 
 
 def _abort(session: Session, block: PromptBlock, quiet: bool = False) -> None:
@@ -155,6 +200,8 @@ def add_layer(session: Session, entry: ModelEntry, node: Node) -> None:
     try:
         layer = spec.build(values, name=name)
         model.add(layer)
+    except MemoryError as exc:          # the size asked for (e.g. dense 100000000000): at the layer's line
+        raise node.error(f"layer '{name}': {memory_message(exc)}", "ask for fewer units or filters") from None
     except ShapeError as exc:
         raise node.error(str(exc), LayerShapes.after(session, entry).hint()) from None
     except (ValueError, ModelError) as exc:
