@@ -98,7 +98,8 @@ class Output:
 
     # --- text ------------------------------------------------------------------------------------------
     def print(self, text: str = "", style: str | None = None) -> None:
-        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+        """A line of text: on a terminal wrapped between words at its width, elsewhere as one line."""
+        self.console.print(Text(text, style=style or ""), soft_wrap=not self.terminal)
 
     def note(self, text: str) -> None:
         """Secondary information (timings, hints): dim on a terminal."""
@@ -163,18 +164,18 @@ class Output:
         self.console.print(table)
 
     def _stacked(self, columns, cells) -> None:
-        """Each row as its first cell (bold), then `column: value` lines, the values wrapped under themselves."""
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True, style="dim")
-        grid.add_column(overflow="fold")
+        """Each row as its first cell (bold), then `column  value` lines, the values wrapped under themselves."""
         for number, row in enumerate(cells):
             if number:
-                grid.add_row("", "")
-            grid.add_row(Text(row[0], style="bold"), "")
+                self.console.print()
+            self.console.print(Text(row[0], style="bold", overflow="fold"))
+            fields = Table.grid(padding=(0, 1))
+            fields.add_column(no_wrap=True, style="dim")
+            fields.add_column(overflow="fold")
             for column, value in zip(columns[1:], row[1:]):
                 if value.strip():
-                    grid.add_row(f"  {column}", value)
-        self.console.print(grid)
+                    fields.add_row(f"  {column}", value)
+            self.console.print(fields)
 
     # --- errors -------------------------------------------------------------------------------------------
     def error(self, err: NNError, place: str | None = None) -> None:

@@ -80,3 +80,15 @@ def test_batchnorm_without_center_and_scale_trains_saves_and_loads(tmp_path):
     again = Sequential([Dense(3, input_shape=(4,)), BatchNormalization(center=False, scale=False), Dense(1)])
     again.load_weights(tmp_path / "w.npz")
     np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+
+
+def test_nn_batchnorm_center_and_scale_options():
+    from shell.interpreter import Session
+    from shell.output import Output
+    session = Session(Output(io.StringIO()))
+    assert session.execute_source("model g input=(8,)\n  dense 4\n  batchnorm center=false\n"
+                                  "  batchnorm scale=false center=false\nend\n", "t.nn")
+    bn, bn_1 = session.models["g"].model.layers[1:]
+    assert [w.name for w in bn.weights] == ["gamma", "moving_mean", "moving_variance"]
+    assert [w.name for w in bn_1.weights] == ["moving_mean", "moving_variance"]
+    assert session.models["g"].model.count_params() == 36 + 12 + 8

@@ -208,8 +208,11 @@ def add_layer(session: Session, entry: ModelEntry, node: Node) -> None:
         raise engine_error(exc, node) from None
     _count_name(entry.counts, spec, values)
     entry.layers.append((node, name))
-    label = f"{name} ({type(layer).__name__})"
-    session.out.print(f"  {label:<34} {format_shape(layer.output_shape):<22} {layer.count_params():>9,} params")
+    label, shape, params = f"{name} ({type(layer).__name__})", format_shape(layer.output_shape), layer.count_params()
+    if session.out.console.width >= 80:
+        session.out.print(f"  {label:<34} {shape:<22} {params:>9,} params")
+    else:                               # a narrow terminal: no alignment, so the line fits
+        session.out.print(f"  {label} {shape} {params:,} params")
 
 
 def finish_model(session: Session, entry: ModelEntry, end: Node | None) -> None:
