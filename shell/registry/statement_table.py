@@ -198,9 +198,12 @@ STATEMENTS: tuple[Command, ...] = (
                     required=True, values="kernel_ops"),
              Option("backend", "choice", "whose kernels (default: the current backend)", values="backends")),
             example="kernel conv2d backend=numba", records=False, pages=True,
-            details="numpy and numba: the Python function of the backend's kernel table and its module; cuda "
-                    "and cuda-emu: the __global__ kernels of engine/backends/cuda/kernels/*.cu with the comment "
-                    "above each (formula and launch geometry)."),
+            details="The function of the backend's kernel table, then every kernel function it calls, in call "
+                    "order: numba's @njit loops (_im2col, the recurrent step loops, the pooling loops) and the "
+                    "vectormath overloads they use; for cuda and cuda-emu the launch code, the __global__ "
+                    "kernels of engine/backends/cuda/kernels/<family>.cu with the comment above each, and the "
+                    "__device__ functions they call (also from common.h). Each comes with one line on how it "
+                    "runs: serial or prange threads, grid and block."),
     Command("gradcheck", "check every layer's backward pass against finite differences (float64)",
             (Option("layer", "name", "one layer (default: every layer of the model)", refers="layer"),
              Option("batch", "int", "samples in the random input batch", default=2, check=POSITIVE,
