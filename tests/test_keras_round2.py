@@ -64,7 +64,7 @@ def test_batchnorm_center_scale_create_only_their_weights(center, scale, names):
     lines = []
     model.summary(print_fn=lines.append)
     assert f"Total params: {15 + 3 * len(names)}" in lines[0]
-    assert f"Non-trainable params: 6 " in lines[0]
+    assert "Non-trainable params: 6 " in lines[0]
 
 
 def test_batchnorm_without_center_and_scale_trains_saves_and_loads(tmp_path):
