@@ -54,6 +54,16 @@ def reset_names() -> None:
     _name_counts.clear()
 
 
+#: Keras's slope for the *string* activation "leaky_relu" (keras.activations.leaky_relu, negative_slope=0.2);
+#: the LeakyReLU *layer* keeps its own default of 0.3 (keras.layers.LeakyReLU).
+STRING_LEAKY_RELU_SLOPE = 0.2
+
+
+def apply_activation(x, name):
+    """An activation given by name, as Keras's `activation="..."` strings mean it."""
+    return F.activation(x, name, STRING_LEAKY_RELU_SLOPE) if name == "leaky_relu" else F.activation(x, name)
+
+
 def _check_activation(name):
     name = "linear" if name is None else name
     if name not in ACTIVATION_NAMES:
@@ -185,7 +195,7 @@ class ActivatedLayer(Layer):
 
     def call(self, x, training=False):
         y = self.linear_call(x, training)
-        return y if self.activation == "linear" else F.activation(y, self.activation)
+        return y if self.activation == "linear" else apply_activation(y, self.activation)
 
 
 class InputLayer(Layer):
@@ -392,27 +402,35 @@ class Dropout(Layer):
 
 
 class BatchNormalization(Layer):
-    """Normalise the last axis: batch statistics when training, moving statistics otherwise."""
+    """Normalise the last axis: batch statistics when training, moving statistics otherwise.
+
+    As in Keras, center=False creates no beta and scale=False no gamma (they are not weights, not counted
+    and not saved); the maths then uses a constant 0 shift or 1 scale.
+    """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
         if axis != -1:
             raise ValueError(f"BatchNormalization '{self.name}': only axis=-1 (channels last) is supported")
-        self.momentum, self.epsilon, self.center, self.scale = momentum, epsilon, center, scale
+        self.momentum, self.epsilon, self.center, self.scale = momentum, epsilon, bool(center), bool(scale)
 
     def build(self, input_shape):
         n = (input_shape[-1],)
-        self.gamma = self.add_weight("gamma", n, "ones", trainable=self.scale)
-        self.beta = self.add_weight("beta", n, "zeros", trainable=self.center)
+        self.gamma = self.add_weight("gamma", n, "ones") if self.scale else None
+        self.beta = self.add_weight("beta", n, "zeros") if self.center else None
         self.moving_mean = self.add_weight("moving_mean", n, "zeros", trainable=False)
         self.moving_variance = self.add_weight("moving_variance", n, "ones", trainable=False)
 
     def call(self, x, training=False):
-        return F.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, training,
+        xp, n = get_backend().xp, self.moving_mean.shape
+        gamma = self.gamma if self.scale else Tensor(xp.ones(n, dtype=self.dtype))
+        beta = self.beta if self.center else Tensor(xp.zeros(n, dtype=self.dtype))
+        return F.batch_norm(x, gamma, beta, self.moving_mean, self.moving_variance, training,
                             self.momentum, self.epsilon)
 
     def get_config(self):
-        return {"name": self.name, "momentum": self.momentum, "epsilon": self.epsilon}
+        return {"name": self.name, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale}
 
 
 class LeakyReLU(Layer):
@@ -435,7 +453,7 @@ class Activation(Layer):
         self.activation = _check_activation(activation)
 
     def call(self, x, training=False):
-        return F.activation(x, self.activation)
+        return apply_activation(x, self.activation)
 
     def get_config(self):
         return {"name": self.name, "activation": self.activation}

@@ -25,7 +25,6 @@ import time
 import numpy as np
 
 from engine import datachecks, random, resources
-from engine import metrics as metrics_module
 from engine.backends import array_module
 
 

@@ -36,17 +36,9 @@ A .nn script holds one statement per line, e.g.
 
 
 def _version() -> str:
-    """The installed distribution's version (no NumPy import), else the engine's."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-        try:
-            return version("nnlab")
-        except PackageNotFoundError:
-            pass
-        import engine
-        return engine.__version__
-    except Exception:  # pragma: no cover - keep --version working whatever happens
-        return "unknown"
+    """The installed distribution's version, else the engine's (no NumPy import either way)."""
+    from shell.version import version
+    return version()
 
 
 def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:

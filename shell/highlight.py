@@ -40,6 +40,9 @@ STYLE = Style.from_dict({
     "bottom-toolbar.block": "bold #ffaf5f",
     "bottom-toolbar.dim": "#8a8a8a",
     "validation-toolbar": "bg:#5f0000 #ffffff",
+    # a refused line: the same style as an error printed at the prompt (shell.output.Output.error)
+    "refusal.error": "bold ansired",
+    "refusal.hint": "ansicyan",
 })
 
 _KIND_STYLE = {

@@ -16,7 +16,7 @@ from shell.language.values import _Converter
 from shell.registry import lookup
 from shell.registry.layer_table import LAYERS
 from shell.registry.specs import Command, Option
-from shell.registry.statement_table import BLOCK_KEYWORDS
+from shell.registry.statement_table import BLOCK_KEYWORDS, IN_BLOCK_STATEMENTS
 
 #: shows control characters in an error's copy of the line as one visible character each (columns stay right)
 _VISIBLE = {code: "\ufffd" for code in [*range(32), 127, *range(128, 160), 0x2028, 0x2029, *range(0x202a, 0x202f),
@@ -96,6 +96,14 @@ class Node:
     def source(self) -> str:
         """The line without its comment and surrounding spaces."""
         return self.text[:self.words_end].strip()
+
+    def with_value(self, name: str, text: str) -> str:
+        """The source with option `name` written as `text` (replaced where it was written, else added)."""
+        arg = self.args.get(name)
+        if arg is None:
+            return f"{self.source} {name}={text}"
+        start = arg.column - 1
+        return (self.text[:start] + text + self.text[start + arg.length:self.words_end]).strip()
 
     def error(self, message: str, hint: str | None = None, at: str | None = None, key: bool = False) -> NNError:
         """An NNError at the value of option `at` (or its key), else at the head word."""
@@ -211,7 +219,8 @@ def _bind(node: Node, form, words: list[Word]) -> None:
 
 
 def parse_line(text: str, line: int = 1, file: str = "<input>", in_block: bool = False) -> Node:
-    """Parse one line. Inside a block a line is a layer, `end` or `abort`; outside it is a statement."""
+    """Parse one line. Inside a block a line is a layer, `end`, `abort` or one of the IN_BLOCK_STATEMENTS
+    (help, layers, summary, undo); outside it is a statement."""
     node = Node("blank", file=file, line=line, text=text)
     forbidden = forbidden_character(text)
     if forbidden is not None:
@@ -253,15 +262,19 @@ def parse_line(text: str, line: int = 1, file: str = "<input>", in_block: bool =
         spec = lookup.find_layer(word)
         if spec is None:
             stmt = lookup.find_statement(word)
-            if stmt is not None:
+            if stmt is not None and stmt.name in IN_BLOCK_STATEMENTS:
+                in_block = False                     # parsed as the statement it is, below
+            elif stmt is not None:
                 raise _err(node, f"'{word}' is a statement, not a layer; the model block is still open",
                            head.start, head.end, "close the model with a line `end` first")
-            raise _err(node, f"unknown layer '{word}'", head.start, head.end,
-                       did_you_mean(word, lookup.layer_heads(), "layers")
-                       or "`layers` lists every layer")
-        node.kind, node.name, node.spec, node.form = "layer", spec.name, spec, spec
-        _bind(node, spec, rest)
-        return node
+            else:
+                raise _err(node, f"unknown layer '{word}'", head.start, head.end,
+                           did_you_mean(word, lookup.layer_heads(), "layers")
+                           or "`layers` lists every layer")
+        else:
+            node.kind, node.name, node.spec, node.form = "layer", spec.name, spec, spec
+            _bind(node, spec, rest)
+            return node
     spec = lookup.find_statement(word)
     if spec is None:
         lowered = word.lower()

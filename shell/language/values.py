@@ -259,6 +259,11 @@ class _Converter:
                 return value
             if value.is_integer() and "e" in atom.text.lower():
                 return int(value)
+            if math.isfinite(value):         # 10.5 or 2.0: say why, and which whole number it could be
+                nearest = (f"write it without a decimal point: {int(value)}" if value.is_integer() else
+                           f"{math.floor(value)} or {math.ceil(value)}?")
+                raise self.fail(f"{self.opt.name} must be {what}, got {atom.text}", atom.token,
+                                f"{self.opt.name} counts something, so it is a whole number; {nearest}")
         raise self.fail(f"{self.opt.name} must be {what}, got {atom.text}", atom.token, self.hint())
 
     def _float_of(self, tree):

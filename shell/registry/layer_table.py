@@ -115,10 +115,13 @@ LAYERS: tuple[LayerSpec, ...] = (
         (Option("momentum", "float", "momentum of the moving statistics", default=0.99, check=UNIT_INTERVAL,
                 keras="momentum"),
          Option("epsilon", "float", "added to the variance", default=0.001, check=POSITIVE_FLOAT, keras="epsilon"),
+         Option("center", "bool", "learn a shift beta (false: no beta weight at all)", default=True, keras="center"),
+         Option("scale", "bool", "learn a scale gamma (false: no gamma weight at all)", default=True, keras="scale"),
          _NAME),
         example="batchnorm", example_input=(7, 7, 256), aliases=("batch_norm", "batchnormalization",
                                                                   "batch_normalization"),
-        shape_rule="shape unchanged; params 4·C (gamma, beta trainable; moving mean/variance not)"),
+        shape_rule="shape unchanged; params 4·C (gamma, beta trainable; moving mean/variance not), 2·C fewer "
+                   "per center=false / scale=false"),
     LayerSpec(
         "leaky_relu", "LeakyReLU", "f(x) = x for x >= 0, slope·x otherwise",
         (Option("slope", "float", "slope for negative inputs", default=0.3, positional=True,

@@ -173,6 +173,10 @@ STATEMENTS: tuple[Command, ...] = (
              _model_option()),
             example="model m input=(4,)\n  dense 3 activation=softmax\nend\n"
                     "compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy"),
+    Command("undo", "take back the last layer line of the open model block",
+            example="model m input=(4,)\n  dense 3\n  dense 5\n  undo\n  dense 2\nend", records=False,
+            details="Only inside `model NAME ... end`: the layer goes, and so does its line in `save session`. "
+                    "`abort` discards the whole block."),
     Command("summary", "the Keras summary table of a model",
             (Option("name", "name", "model name (default: the current one)", positional=True, refers="model"),),
             example="model m input=(4,)\n  dense 3\nend\nsummary", pages=True),
@@ -199,9 +203,12 @@ STATEMENTS: tuple[Command, ...] = (
                     required=True, values="kernel_ops"),
              Option("backend", "choice", "whose kernels (default: the current backend)", values="backends")),
             example="kernel conv2d backend=numba", records=False, pages=True,
-            details="numpy and numba: the Python function of the backend's kernel table and its module; cuda "
-                    "and cuda-emu: the __global__ kernels of engine/backends/cuda/kernels/*.cu with the comment "
-                    "above each (formula and launch geometry)."),
+            details="The function of the backend's kernel table, then every kernel function it calls, in call "
+                    "order: numba's @njit loops (_im2col, the recurrent step loops, the pooling loops) and the "
+                    "vectormath overloads they use; for cuda and cuda-emu the launch code, the __global__ "
+                    "kernels of engine/backends/cuda/kernels/<family>.cu with the comment above each, and the "
+                    "__device__ functions they call (also from common.h). Each comes with one line on how it "
+                    "runs: serial or prange threads, grid and block."),
     Command("gradcheck", "check every layer's backward pass against finite differences (float64)",
             (Option("layer", "name", "one layer (default: every layer of the model)", refers="layer"),
              Option("batch", "int", "samples in the random input batch", default=2, check=POSITIVE,
@@ -404,3 +411,5 @@ BLOCK_KEYWORDS: dict[str, str] = {
     "end": "close the model block",
     "abort": "discard the model being defined (at the prompt)",
 }
+#: Statements that may also be used inside an open block: three that look, and `undo`.
+IN_BLOCK_STATEMENTS = ("help", "layers", "summary", "undo")

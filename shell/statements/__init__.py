@@ -4,7 +4,7 @@ registry stays the only list of statements; a statement with forms (`data digits
 finds the form's function the same way (`data_digits`, `plot_history`, ...).
 
     data         data FORM, window
-    models       model (the line), use, compile, summary
+    models       model (the line), use, compile, summary, undo (outside a block)
     blocks       model ... end blocks: building, blocks at the prompt, the prompt's shape check
     training     train, evaluate, predict; Ctrl-C while training
     experiments  extrapolate, grid

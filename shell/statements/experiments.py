@@ -71,7 +71,7 @@ def st_extrapolate(session: Session, node: Node) -> None:
     if node.has("csv"):
         path = writing.write_table(session, node, "csv", np.column_stack([x, series, predicted]),
                                    ["x", "true", "predicted"], "%.10g")
-        session.out.print(f"wrote {path}")
+        session.out.wrote(path)
     if node.has("to"):
         plot_predictions(session, node, writing.path_of(session, node, "to"), entry)
     session.done(f"extrapolated {entry.name}", elapsed)

@@ -74,7 +74,7 @@ def st_gan(session: Session, node: Node) -> None:
         table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
         path = writing.write_table(session, node, "csv", table, ["epoch", "gen_loss", "disc_loss"],
                                    ["%d", "%.8g", "%.8g"])
-        session.out.print(f"wrote {path}")
+        session.out.wrote(path)
     if interrupted and session.in_script:
         raise KeyboardInterrupt(f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
     last = (f"; gen_loss {format_number(finished['gen_loss'][-1])}  disc_loss "

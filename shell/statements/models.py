@@ -79,4 +79,12 @@ def st_summary(session: Session, node: Node) -> None:
     if not entry.model.built:
         raise node.error(f"model '{entry.name}' is not built yet", "give it an input shape")
     from engine.summary import render_summary
-    session.out.raw(render_summary(entry.model))
+    out = session.out
+    # Keras's 88 columns, narrower on a narrower terminal (the columns keep their ratios; long names wrap)
+    session.out.raw(render_summary(entry.model, max(40, min(88, out.console.width - 4)) if out.terminal else None))
+
+
+def st_undo(session: Session, node: Node) -> None:
+    """`undo` outside a block (inside one, blocks.py takes back the last layer line)."""
+    raise node.error("there is no open model block to take a layer back from",
+                     "`undo` works between `model NAME` and `end`; to change a finished model, define it again")

@@ -49,7 +49,7 @@ def write_plot(session: Session, node: Node, path: Path, draw, option: str = "to
     with engine_errors(node, at=option):
         result = draw(path)
     writing.wrote(session, result)
-    session.out.print(f"wrote {result}")
+    session.out.wrote(result)
 
 
 def _text_chart(session: Session, node: Node, draw) -> bool:
