@@ -20,10 +20,10 @@ function               lecture cell
 =====================  ==================================================
 
 The module imports only NumPy (scikit-learn is imported lazily inside
-:func:`digits`).  Nothing is downloaded: MNIST and CIFAR-10 are read from
-files the user has put on disk, and every user mistake (missing file, bad
-format, wrong sizes) raises :class:`DataError` with a message saying what
-was expected.  No pickle is used anywhere.
+:func:`digits`).  MNIST and CIFAR-10 are read from files on disk, which
+:mod:`engine.download` fetches into the data folder on first use; every
+user mistake (missing file, bad format, wrong sizes) raises
+:class:`DataError` saying what was expected.  No pickle is used anywhere.
 
 Default data locations (``path=None``): the folder named by the
 ``NNLAB_DATA`` environment variable if it is set, else ``~/.nnlab/data``;
@@ -38,6 +38,9 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from engine import datachecks, files
+from engine.datachecks import DataError
 
 __all__ = [
     "DataError",
@@ -60,10 +63,6 @@ __all__ = [
     "write_cifar10_batch",
     "load_cifar10",
 ]
-
-
-class DataError(ValueError):
-    """A data file is missing or malformed, or an argument has the wrong size."""
 
 
 # ---------------------------------------------------------------------------
@@ -204,8 +203,9 @@ def window_series(values, step):
     n = len(values) - step
     if n < 1:
         raise DataError(f"window_series needs at least step+1 = {step + 1} values, got {len(values)}")
-    X = np.array([values[i:i + step] for i in range(n)])
-    Y = np.array([values[i + step] for i in range(n)])
+    windows = np.lib.stride_tricks.sliding_window_view(values, step, axis=0)   # window axis last
+    X = np.moveaxis(windows, -1, 1)[:n].copy()                                  # X[i] = values[i:i+step]
+    Y = values[step:step + n].copy()
     return X, Y
 
 
@@ -261,26 +261,27 @@ def energies(path=None):
     The lecture trains on the first ``dim = 12`` points.
     """
     path = ENERGIES_CSV if path is None else _as_path(path)
-    if not path.is_file():
-        raise DataError(f"energies file not found: {path} (expected a CSV file with header 'x,y')")
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    try:
+        text = files.read_text(path, "the energies (a CSV file with header 'x,y')")
+    except files.FileError as exc:
+        raise DataError(str(exc)) from None
+    lines = [ln.strip() for ln in text.splitlines()]      # errors name lines, never show what they hold
     lines = [ln for ln in lines if ln]
     if not lines or lines[0].replace(" ", "") != "x,y":
-        got = lines[0] if lines else "an empty file"
-        raise DataError(f"{path}: the first line must be the header 'x,y', got {got!r}")
+        raise DataError(f"{path}: the first line must be the header 'x,y'" + ("" if lines else " (the file is empty)"))
     if len(lines) < 2:
         raise DataError(f"{path}: no data rows after the header 'x,y'")
     xs, ys = [], []
     for lineno, line in enumerate(lines[1:], start=2):
         fields = line.split(",")
         if len(fields) != 2:
-            raise DataError(f"{path}, line {lineno}: expected 2 comma-separated values, got {line!r}")
+            raise DataError(f"{path}, line {lineno}: expected 2 comma-separated values, got {len(fields)}")
         try:
             x, y = float(fields[0]), float(fields[1])
         except ValueError:
-            raise DataError(f"{path}, line {lineno}: not two numbers: {line!r}") from None
+            raise DataError(f"{path}, line {lineno}: expected two numbers") from None
         if not (np.isfinite(x) and np.isfinite(y)):
-            raise DataError(f"{path}, line {lineno}: values must be finite, got {line!r}")
+            raise DataError(f"{path}, line {lineno}: values must be finite (not NaN or inf)")
         xs.append(x)
         ys.append(y)
     return np.array(xs, dtype=np.float64), np.array(ys, dtype=np.float64)
@@ -342,16 +343,12 @@ _IDX_CODES = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
 
 
 def _read_bytes(path: Path) -> bytes:
-    """Whole file contents; gunzipped when the name ends in ``.gz``."""
+    """Whole file contents (engine.files: never a FIFO or device); gunzipped when the name ends in ``.gz``."""
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"file not found: {path}") from None
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
-        raise DataError(f"{path}: cannot read file ({exc})") from None
+        raw = files.read_bytes(path, "a data file")
+        return files.gunzip(raw, path, "a data file") if path.suffix == ".gz" else raw
+    except files.FileError as exc:
+        raise DataError(str(exc)) from None
 
 
 def read_idx(path):
@@ -404,12 +401,7 @@ def write_idx(path, array):
     code = _IDX_CODES[native]
     header = bytes([0, 0, code, array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
     payload = header + np.ascontiguousarray(array, dtype=_IDX_DTYPES[code]).tobytes()
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb") as fh:
-            fh.write(payload)
-    else:
-        path.write_bytes(payload)
-    return path
+    return files.write_file(path, gzip.compress(payload) if path.suffix == ".gz" else payload, "idx")
 
 
 def _mnist_missing_message(folder: Path, missing) -> str:
@@ -427,21 +419,23 @@ def _find_mnist_dir(path: Path) -> Path:
     return path
 
 
-def load_mnist(path=None):
+def load_mnist(path=None, download=True, mirror=None):
     """MNIST from the four standard IDX files: the GAN cell's ``mnist.load_data()``.
 
     ``path`` is a folder holding ``train-images-idx3-ubyte``,
     ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
     ``t10k-labels-idx1-ubyte``, each optionally ``.gz``-compressed (a parent
-    folder holding ``mnist/`` also works).  ``None`` means
-    ``default_data_dir() / "mnist"``.
+    folder holding ``mnist/`` also works).  ``None``: ``default_data_dir() / "mnist"``,
+    downloaded there on first use (``download``, ``mirror``: :func:`engine.download.fetch`).
 
     Returns ``(x_train, y_train), (x_test, y_test)``: images uint8 of shape
     (N, 28, 28, 1), labels uint8 of shape (N,), unscaled (the lecture's GAN
     scales with ``(x - 127.5) / 127.5``; callers do that).
     """
-    folder = _as_path(path) if path is not None else default_data_dir() / "mnist"
-    folder = _find_mnist_dir(folder)
+    if path is None:       # imported here: engine.download imports this module
+        from engine.download import fetch
+        path = fetch("mnist", download=download, mirror=mirror)
+    folder = _find_mnist_dir(_as_path(path))
     found, missing = {}, []
     for name in MNIST_FILES:
         for candidate in (folder / name, folder / (name + ".gz")):
@@ -469,10 +463,12 @@ def load_mnist(path=None):
         if arr.dtype != np.uint8 or arr.ndim != 1:
             raise DataError(f"{file}: expected a label file (magic 0x00000801, uint8 N), "
                             f"got dtype {arr.dtype} shape {arr.shape}")
+        datachecks.check_labels(arr, 10, "labels", str(file))
         return arr
 
     x_train, y_train = images(MNIST_FILES[0]), labels(MNIST_FILES[1])
     x_test, y_test = images(MNIST_FILES[2]), labels(MNIST_FILES[3])
+    datachecks.check_not_empty(x_train, "the training images", str(found[MNIST_FILES[0]]))
     for xs, ys, xi, yi in ((x_train, y_train, 0, 1), (x_test, y_test, 2, 3)):
         if len(xs) != len(ys):
             raise DataError(f"{found[MNIST_FILES[xi]]} has {len(xs)} images but "
@@ -534,8 +530,7 @@ def write_cifar10_batch(path, images, labels):
         raise DataError("write_cifar10_batch: labels must be in 0..9")
     chw = images.astype(np.uint8).transpose(0, 3, 1, 2).reshape(len(images), -1)
     records = np.concatenate([labels.astype(np.uint8)[:, None], chw], axis=1)
-    path.write_bytes(records.tobytes())
-    return path
+    return files.write_file(path, records.tobytes(), "cifar10")
 
 
 def _cifar_missing_message(folder: Path, missing) -> str:
@@ -546,14 +541,14 @@ def _cifar_missing_message(folder: Path, missing) -> str:
             f"Put them there or pass path=...")
 
 
-def load_cifar10(path=None):
+def load_cifar10(path=None, download=True, mirror=None):
     """CIFAR-10 from the binary version: the lecture's ``datasets.cifar10.load_data()``.
 
-    ``path`` is the ``cifar-10-batches-bin`` folder of the "CIFAR-10 binary
-    version" archive, or a parent folder holding it; ``None`` means
-    ``default_data_dir() / "cifar-10-batches-bin"``.  ``data_batch_1.bin``
-    and ``test_batch.bin`` are required; whichever of ``data_batch_2.bin`` ..
-    ``data_batch_5.bin`` exist are appended in order.
+    ``path`` is the ``cifar-10-batches-bin`` folder of the "CIFAR-10 binary version" archive, or a
+    parent folder holding it; ``None`` means ``default_data_dir() / "cifar-10-batches-bin"``,
+    downloaded there on first use (as in :func:`load_mnist`).  ``data_batch_1.bin`` and
+    ``test_batch.bin`` are required; whichever of ``data_batch_2.bin`` .. ``data_batch_5.bin`` exist
+    are appended in order.
 
     Only the binary version is supported: the "python version" is a set of
     pickles, and unpickling downloaded files can run arbitrary code, so this
@@ -563,7 +558,10 @@ def load_cifar10(path=None):
     (N, 32, 32, 3), labels uint8 (N,) indexing :data:`CIFAR10_CLASSES`.
     The lecture divides the pixels by 255.0; callers do that.
     """
-    folder = _as_path(path) if path is not None else default_data_dir() / "cifar-10-batches-bin"
+    if path is None:       # imported here: engine.download imports this module
+        from engine.download import fetch
+        path = fetch("cifar10", download=download, mirror=mirror)
+    folder = _as_path(path)
     if not (folder / CIFAR10_TRAIN_FILES[0]).is_file() and not (folder / CIFAR10_TEST_FILE).is_file():
         if (folder / "cifar-10-batches-bin").is_dir():
             folder = folder / "cifar-10-batches-bin"

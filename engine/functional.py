@@ -81,7 +81,7 @@ def _pool_geometry(x, pool_size, strides, padding, op):
     _rank(x, 4, op, "(N, H, W, C)")
     pool = shapes.pair(pool_size, "pool_size")
     strides = pool if strides is None else shapes.pair(strides, "strides")  # Keras: strides=None means pool_size
-    if not isinstance(padding, str) or padding.lower() not in ("valid", "same"):
+    if not isinstance(padding, str) or padding.lower() not in shapes.PADDINGS:
         raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
     pads = shapes.resolve_padding(padding, x.shape[1:3], pool, strides)
     try:

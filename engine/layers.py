@@ -12,7 +12,7 @@ import re
 import numpy as np
 
 from engine import functional as F
-from engine import initializers, random, regularizers, shapes
+from engine import initializers, random, regularizers, resources, shapes
 from engine.autograd import Tensor, as_tensor
 from engine.backends import get_backend, to_host
 from engine.functional import ACTIVATION_NAMES
@@ -52,6 +52,16 @@ def unique_name(base: str) -> str:
 def reset_names() -> None:
     """Start naming again from dense, conv2d, ... (Keras: keras.backend.clear_session())."""
     _name_counts.clear()
+
+
+#: Keras's slope for the *string* activation "leaky_relu" (keras.activations.leaky_relu, negative_slope=0.2);
+#: the LeakyReLU *layer* keeps its own default of 0.3 (keras.layers.LeakyReLU).
+STRING_LEAKY_RELU_SLOPE = 0.2
+
+
+def apply_activation(x, name):
+    """An activation given by name, as Keras's `activation="..."` strings mean it."""
+    return F.activation(x, name, STRING_LEAKY_RELU_SLOPE) if name == "leaky_relu" else F.activation(x, name)
 
 
 def _check_activation(name):
@@ -128,6 +138,11 @@ class Layer(HasWeights):
                           f"{format_shape(input_shape)}: {why}")
 
     def add_weight(self, name, shape, initializer, regularizer=None, trainable=True) -> Variable:
+        # training holds 4 arrays of this size (the weight, its gradient, up to two optimizer slots)
+        resources.require_memory(4 * resources.array_bytes(shape, self.dtype.itemsize),
+                                 f"layer '{self.name}' ({type(self).__name__}) with its {name} of shape "
+                                 f"{tuple(shape)} (and its gradient and optimizer slots)",
+                                 "use fewer units or filters, or a smaller input")
         data = initializers.get(initializer)(shape, dtype=self.dtype, rng=random.generator())
         weight = Variable(data, name, trainable=trainable and self.trainable,
                           regularizer=regularizers.get(regularizer))
@@ -180,7 +195,7 @@ class ActivatedLayer(Layer):
 
     def call(self, x, training=False):
         y = self.linear_call(x, training)
-        return y if self.activation == "linear" else F.activation(y, self.activation)
+        return y if self.activation == "linear" else apply_activation(y, self.activation)
 
 
 class InputLayer(Layer):
@@ -285,7 +300,7 @@ class Conv2DTranspose(Conv2D):
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", **kwargs):
         super().__init__(filters, kernel_size, strides, padding, **kwargs)
-        if self.padding not in ("valid", "same"):
+        if self.padding not in shapes.PADDINGS:
             raise ValueError(f"Conv2DTranspose '{self.name}': padding must be 'valid' or 'same', got {padding!r}")
 
     def compute_output_shape(self, input_shape):
@@ -310,7 +325,7 @@ class MaxPooling2D(Layer):
         super().__init__(**kwargs)
         self.pool_size = shapes.pair(pool_size, "pool_size")
         self.strides = self.pool_size if strides is None else shapes.pair(strides, "strides")
-        if padding not in ("valid", "same"):
+        if padding not in shapes.PADDINGS:
             raise ValueError(f"{type(self).__name__} '{self.name}': padding must be 'valid' or 'same', got {padding!r}")
         self.padding = padding
 
@@ -387,27 +402,35 @@ class Dropout(Layer):
 
 
 class BatchNormalization(Layer):
-    """Normalise the last axis: batch statistics when training, moving statistics otherwise."""
+    """Normalise the last axis: batch statistics when training, moving statistics otherwise.
+
+    As in Keras, center=False creates no beta and scale=False no gamma (they are not weights, not counted
+    and not saved); the maths then uses a constant 0 shift or 1 scale.
+    """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
         if axis != -1:
             raise ValueError(f"BatchNormalization '{self.name}': only axis=-1 (channels last) is supported")
-        self.momentum, self.epsilon, self.center, self.scale = momentum, epsilon, center, scale
+        self.momentum, self.epsilon, self.center, self.scale = momentum, epsilon, bool(center), bool(scale)
 
     def build(self, input_shape):
         n = (input_shape[-1],)
-        self.gamma = self.add_weight("gamma", n, "ones", trainable=self.scale)
-        self.beta = self.add_weight("beta", n, "zeros", trainable=self.center)
+        self.gamma = self.add_weight("gamma", n, "ones") if self.scale else None
+        self.beta = self.add_weight("beta", n, "zeros") if self.center else None
         self.moving_mean = self.add_weight("moving_mean", n, "zeros", trainable=False)
         self.moving_variance = self.add_weight("moving_variance", n, "ones", trainable=False)
 
     def call(self, x, training=False):
-        return F.batch_norm(x, self.gamma, self.beta, self.moving_mean, self.moving_variance, training,
+        xp, n = get_backend().xp, self.moving_mean.shape
+        gamma = self.gamma if self.scale else Tensor(xp.ones(n, dtype=self.dtype))
+        beta = self.beta if self.center else Tensor(xp.zeros(n, dtype=self.dtype))
+        return F.batch_norm(x, gamma, beta, self.moving_mean, self.moving_variance, training,
                             self.momentum, self.epsilon)
 
     def get_config(self):
-        return {"name": self.name, "momentum": self.momentum, "epsilon": self.epsilon}
+        return {"name": self.name, "momentum": self.momentum, "epsilon": self.epsilon, "center": self.center,
+                "scale": self.scale}
 
 
 class LeakyReLU(Layer):
@@ -430,7 +453,7 @@ class Activation(Layer):
         self.activation = _check_activation(activation)
 
     def call(self, x, training=False):
-        return F.activation(x, self.activation)
+        return apply_activation(x, self.activation)
 
     def get_config(self):
         return {"name": self.name, "activation": self.activation}

@@ -5,7 +5,7 @@ import numpy as np
 
 from engine import losses as losses_module
 from engine import metrics as metrics_module
-from engine import optimizers, training
+from engine import datachecks, optimizers, training
 from engine.autograd import Tensor, no_grad
 from engine.backends import get_backend
 from engine.layers import HasWeights, InputLayer, Layer, ShapeError, SymbolicTensor, snake_case, unique_name
@@ -14,6 +14,14 @@ from engine.shapes import format_shape
 
 class ModelError(RuntimeError):
     """A model used the wrong way (not built, not compiled, weights that do not fit)."""
+
+
+class TrainingDiverged(ModelError):
+    """The loss became NaN or infinite; `epoch` and `batch` count from 1, `history` keeps finished epochs."""
+
+    def __init__(self, message, epoch, batch, history):
+        super().__init__(message)
+        self.epoch, self.batch, self.history = epoch, batch, history
 
 
 class Model(HasWeights):
@@ -27,6 +35,8 @@ class Model(HasWeights):
         self.metric_names: list[str] = []
         self.history = None
         self.stop_training = False
+        #: a NaN or infinite loss stops fit and restores the last finite weights (False: train on, as Keras)
+        self.stop_on_divergence = True
         if inputs is not None or outputs is not None:
             self._trace(inputs, outputs)
 
@@ -89,7 +99,7 @@ class Model(HasWeights):
 
     def prepare_inputs(self, x) -> np.ndarray:
         """Inputs as float32 arrays (Keras casts inputs), with Keras 3's rank fix for a missing last axis of 1."""
-        x = np.asarray(x.numpy() if isinstance(x, Tensor) else x, dtype=self.dtype)
+        x = datachecks.check_numbers(x.numpy() if isinstance(x, Tensor) else x, "x").astype(self.dtype, copy=False)
         expected = self.input_shape if self.built or self.input_layer else None
         if expected and x.ndim == len(expected) - 1 and expected[-1] == 1:
             x = x[..., None]
@@ -99,7 +109,7 @@ class Model(HasWeights):
         return x
 
     def prepare_targets(self, y) -> np.ndarray:
-        y = np.asarray(y.numpy() if isinstance(y, Tensor) else y)
+        y = datachecks.check_numbers(y.numpy() if isinstance(y, Tensor) else y, "y")
         return y if np.issubdtype(y.dtype, np.integer) else y.astype(self.dtype)
 
     @property
@@ -177,9 +187,12 @@ class Model(HasWeights):
             return self.forward(Tensor(get_backend().asarray(x)), training=False).numpy()
 
     def fit(self, x, y, epochs=1, batch_size=None, validation_split=0.0, validation_data=None, shuffle=True,
-            verbose=1, callbacks=None):
+            verbose=1, callbacks=None, checkpoint=None, resume=None):
+        """Keras's fit, plus: `checkpoint=FILE` saves everything needed to resume after every epoch,
+        `resume=FILE` continues from one, and a NaN or infinite loss stops training with the last finite
+        weights (TrainingDiverged) unless `stop_on_divergence` is False (see engine.training)."""
         return training.fit(self, x, y, epochs, batch_size, validation_split, validation_data, shuffle,
-                            verbose, callbacks)
+                            verbose, callbacks, checkpoint, resume)
 
     def evaluate(self, x, y, batch_size=None, verbose=0, return_dict=False):
         return training.evaluate(self, x, y, batch_size, verbose, return_dict)
@@ -199,33 +212,45 @@ class Model(HasWeights):
     def get_weights(self) -> list[np.ndarray]:
         return [w.numpy().copy() for w in self.weights]
 
-    def set_weights(self, arrays) -> None:
-        weights = self.weights
+    def set_weights(self, arrays, source: str | None = None) -> None:
+        """Copy `arrays` into the weights: all are checked first (count, shapes, real finite numbers), so a
+        bad array changes nothing; the model never shares memory with the caller's arrays."""
+        arrays = self.check_weights(arrays, source)
+        backend = get_backend()
+        for w, array in zip(self.weights, arrays):
+            w.data = backend.asarray(np.array(array, dtype=w.dtype, copy=True))
+
+    def check_weights(self, arrays, source: str | None = None) -> list[np.ndarray]:
+        """`arrays` as NumPy arrays after checking that they fit this model's weights (ModelError if not)."""
+        weights, where = self.weights, f" in {source}" if source else ""
+        arrays = [np.asarray(a.numpy() if isinstance(a, Tensor) else a) for a in arrays]
         if len(arrays) != len(weights):
-            raise ModelError(f"model '{self.name}' has {len(weights)} weight arrays, got {len(arrays)}")
+            raise ModelError(f"model '{self.name}' has {len(weights)} weight arrays, got {len(arrays)}{where}")
         for w, array, owner in zip(weights, arrays, self._weight_owners()):
-            if tuple(np.shape(array)) != w.shape:
-                raise ModelError(f"weight '{owner.name}/{w.name}' has shape {w.shape}, got {tuple(np.shape(array))}")
-            w.data = get_backend().asarray(np.asarray(array, dtype=w.dtype))
+            name = f"weight '{owner.name}/{w.name}'"
+            if tuple(array.shape) != w.shape:
+                raise ModelError(f"{name} has shape {w.shape}, got {tuple(array.shape)}{where}")
+            if array.dtype.kind not in "iuf":
+                raise ModelError(f"{name} takes real numbers, got an array of {array.dtype}{where}")
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+                raise ModelError(f"{name} would get {bad} NaN or infinite value{'s' if bad != 1 else ''}{where}")
+        return arrays
 
     def _weight_owners(self):
         return [layer for layer in self.layers for _ in layer.weights]
 
-    def save_weights(self, path) -> None:
-        """Write every weight to an .npz file (no pickle), keyed `NN.layer/weight` in model order."""
-        self.require_built()
-        keys = [f"{i:03d}.{owner.name}/{w.name}" for i, (owner, w) in enumerate(zip(self._weight_owners(), self.weights))]
-        np.savez(path, **dict(zip(keys, self.get_weights())))
+    def save_weights(self, path, overwrite: bool = True):
+        """Write every weight to an .npz file (no pickle), keyed `NNN.layer/weight` in model order; atomic
+        (engine.files). Returns the path written."""
+        from engine import saving
+        return saving.save_weights(self, path, overwrite)
 
     def load_weights(self, path) -> None:
-        """Read weights written by save_weights, matched by order; shapes must agree."""
-        self.require_built()
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = [archive[k] for k in sorted(archive.files)]
-        except (OSError, ValueError) as exc:
-            raise ModelError(f"cannot read weights from {path}: {exc}") from None
-        self.set_weights(arrays)
+        """Read weights written by save_weights, matched by order; every array is checked before any is
+        assigned, so a bad file changes nothing."""
+        from engine import saving
+        saving.load_weights(self, path)
 
 
 class Sequential(Model):

@@ -17,7 +17,6 @@ from engine.backends import array_module, to_host
 from engine.config import Configurable
 
 
-
 class Optimizer(Configurable):
     """Base class: learning rate handling, the ``iterations`` counter and the per-parameter slots.
 
@@ -71,6 +70,14 @@ class Optimizer(Configurable):
         elif array_module(slots[name]) is not xp:
             slots[name] = xp.asarray(to_host(slots[name]))
         return slots[name]
+
+    def slots_of(self, param) -> dict:
+        """The slots of ``param`` created so far (name -> array; the live arrays, not copies)."""
+        return self._slots.get(id(param), {})
+
+    def set_slots(self, param, slots: dict) -> None:
+        """Replace the slots of ``param`` (a checkpoint restores them; the arrays are used as given)."""
+        self._slots[id(param)] = dict(slots)
 
     def variable_count(self, trainable_param_count):
         """Keras's 'Optimizer params' once built: ``iterations`` and ``learning_rate`` (2) + slots."""

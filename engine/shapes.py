@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import math
 
+#: the padding modes a layer accepts by name (an int or explicit pairs are accepted where documented)
+PADDINGS = ("valid", "same")
+
 
 def effective_kernel(k: int, dilation: int = 1) -> int:
     """Size a dilated kernel covers: k_eff = (k - 1) * d + 1."""

@@ -2,7 +2,7 @@
 
     nnlab                         the interactive shell (on a terminal)
     nnlab < script.nn             run a script from standard input (no interactive UI)
-    nnlab run FILE.nn [options]   run a script; exit status 1 when it fails
+    nnlab run FILE.nn [options]   run a script; exit status 1 when it fails, 130 after Ctrl-C
     nnlab FILE.nn                 the same as `nnlab run FILE.nn`
 
 Start-up stays fast: only argparse here; the engine, Rich and the interpreter load when needed.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 EPILOG = """examples:
   nnlab                                   start the shell (help, layers, Tab completion inside)
@@ -35,17 +36,9 @@ A .nn script holds one statement per line, e.g.
 
 
 def _version() -> str:
-    """The installed distribution's version (no NumPy import), else the engine's."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-        try:
-            return version("nnlab")
-        except PackageNotFoundError:
-            pass
-        import engine
-        return engine.__version__
-    except Exception:  # pragma: no cover - keep --version working whatever happens
-        return "unknown"
+    """The installed distribution's version, else the engine's (no NumPy import either way)."""
+    from shell.version import version
+    return version()
 
 
 def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -89,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser, suppress=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser("run", help="run a .nn script", description="Run a .nn script; the exit status "
-                              "is 1 when a statement fails.")
+                              "is 1 when a statement fails (or training diverges) and 130 when Ctrl-C stopped it "
+                              "(after the current batch; no later statement runs). A script writes only inside "
+                              "the current folder and the output folder (--out), and replaces a file it did not "
+                              "write only with overwrite=true.")
     run.add_argument("file", metavar="FILE.nn", help="the script ('-' reads standard input)")
     _add_common(run, suppress=True)
     commands.add_parser("bench", help="time the kernels on every backend (and PyTorch); see `nnlab bench --help`",
@@ -113,15 +109,44 @@ def _session(args):
 
 
 def run_script(text: str, filename: str, args) -> int:
+    """Exit status 0 (every statement ran), 1 (a statement failed, or training diverged) or 130 (Ctrl-C: the
+    script stopped after the current batch; no later statement ran). A script writes only inside the current
+    folder and the output folder (shell.writing)."""
     session = _session(args)
     if session is None:
         return 2
+    session.script = True
     try:
         ok = session.execute_source(text, filename)
     except KeyboardInterrupt:
         print("nnlab: interrupted", file=sys.stderr)
         return 130
-    return 0 if ok else 1
+    return 130 if session.interrupted else 0 if ok else 1
+
+
+def _run_stdin(args) -> int:
+    """A script piped to standard input (at most MAX_SCRIPT_BYTES of UTF-8 text: `nnlab < /dev/zero` ends)."""
+    from shell.statements.files import MAX_SCRIPT_BYTES
+    data = sys.stdin.buffer.read(MAX_SCRIPT_BYTES + 1)
+    if len(data) > MAX_SCRIPT_BYTES:
+        print(f"nnlab: standard input holds more than {MAX_SCRIPT_BYTES // 2 ** 20} MB; expected a .nn script",
+              file=sys.stderr)
+        return 2
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        print(f"nnlab: standard input is not UTF-8 text (byte {exc.start + 1}); expected a .nn script", file=sys.stderr)
+        return 2
+    return run_script(text, "<stdin>", args)
+
+
+def _ask(question: str) -> bool:
+    """A yes/no question at the prompt (replacing a file): only y or yes is a yes; Ctrl-C or Ctrl-D is a no."""
+    from prompt_toolkit import PromptSession
+    try:
+        return PromptSession().prompt(question).strip().lower() in ("y", "yes")
+    except (EOFError, KeyboardInterrupt):
+        return False
 
 
 def interactive(args) -> int:
@@ -136,6 +161,7 @@ def interactive(args) -> int:
     session = _session(args)
     if session is None:
         return 2
+    session.ask = _ask
     result = repl.main(session)
     return result if isinstance(result, int) else 0
 
@@ -151,17 +177,17 @@ def main(argv=None) -> int:
     try:
         if args.command == "run":
             if args.file == "-":
-                return run_script(sys.stdin.read(), "<stdin>", args)
+                return _run_stdin(args)
+            from engine.files import FileError
+            from shell.statements.files import read_script
             try:
-                with open(os.path.expanduser(args.file), encoding="utf-8") as handle:
-                    text = handle.read()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                print(f"nnlab: cannot read {args.file}: {reason}", file=sys.stderr)
+                text = read_script(Path(os.path.expanduser(args.file)))
+            except FileError as exc:           # a missing file, not a .nn script, a pipe, a device, not UTF-8
+                print(f"nnlab: {exc}", file=sys.stderr)
                 return 2
             return run_script(text, args.file, args)
         if not sys.stdin.isatty():
-            return run_script(sys.stdin.read(), "<stdin>", args)
+            return _run_stdin(args)
         return interactive(args)
     except KeyboardInterrupt:
         print("nnlab: interrupted", file=sys.stderr)

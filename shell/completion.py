@@ -1,4 +1,4 @@
-"""Tab completion at the prompt, fed only by the registry and `language.completion_context`.
+"""Tab completion at the prompt, fed only by the registry and `shell.language.completion_context`.
 
 What is offered where (each with one line of meta help):
 
@@ -20,8 +20,12 @@ from typing import Callable, Iterable
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from shell import language, registry
 from shell.highlight import block_states
+from shell.language.completion_context import completion_context
+from shell.registry import lookup
+from shell.registry.layer_table import LAYERS
+from shell.registry.specs import Option
+from shell.registry.statement_table import BLOCK_KEYWORDS, STATEMENTS
 
 _BOOL_WORDS = ("true", "false")
 
@@ -36,7 +40,7 @@ def _matches(word: str, prefix: str) -> bool:
 
 def _filled_positionals(ctx) -> list[str]:
     """Positional options already given without their key (those before the next free one)."""
-    free = [opt for opt in registry.options_for(ctx.form) if opt.positional and opt.name not in ctx.used]
+    free = [opt for opt in lookup.options_for(ctx.form) if opt.positional and opt.name not in ctx.used]
     if ctx.positional is None:
         return [opt.name for opt in free]
     return [opt.name for opt in free[:free.index(ctx.positional)]] if ctx.positional in free else []
@@ -71,7 +75,7 @@ class NNCompleter(Completer):
 
     def _completions(self, document: Document, complete_event: CompleteEvent):
         text = document.current_line_before_cursor
-        ctx = language.completion_context(text, self._line_in_block(document))
+        ctx = completion_context(text, self._line_in_block(document))
         if ctx.kind == "statement":
             yield from self._statements(ctx.prefix)
         elif ctx.kind == "layer":
@@ -93,7 +97,7 @@ class NNCompleter(Completer):
 
     # --- kinds ----------------------------------------------------------------------------------------
     def _statements(self, prefix: str):
-        for spec in registry.STATEMENTS:
+        for spec in STATEMENTS:
             if _matches(spec.name, prefix):
                 yield Completion(spec.name, -len(prefix), display_meta=_first_line(spec.help))
             elif prefix:
@@ -102,21 +106,21 @@ class NNCompleter(Completer):
                         yield Completion(alias, -len(prefix), display_meta=f"= {spec.name}: {_first_line(spec.help)}")
 
     def _layers(self, prefix: str):
-        for spec in registry.LAYERS:
+        for spec in LAYERS:
             if _matches(spec.name, prefix):
                 yield Completion(spec.name, -len(prefix), display_meta=_first_line(spec.help))
             elif prefix:
                 alias = next((a for a in spec.aliases if _matches(a, prefix)), None)
                 if alias is not None:
                     yield Completion(alias, -len(prefix), display_meta=f"= {spec.name}: {_first_line(spec.help)}")
-        for word in registry.block_keywords():
+        for word in lookup.block_keywords():
             if _matches(word, prefix):
-                yield Completion(word, -len(prefix), display_meta=registry.BLOCK_KEYWORDS[word])
+                yield Completion(word, -len(prefix), display_meta=BLOCK_KEYWORDS[word])
 
     def _options(self, form, used, prefix: str):
         if form is None:
             return
-        for opt in registry.options_for(form):
+        for opt in lookup.options_for(form):
             if opt.name in used:
                 continue
             keys = [opt.name] + ([a for a in opt.aliases if _matches(a, prefix)] if prefix else [])
@@ -128,7 +132,7 @@ class NNCompleter(Completer):
                 meta = f"= {opt.name}; {meta}"
             yield Completion(f"{key}=", -len(prefix), display=f"{key}=", display_meta=meta)
 
-    def _values(self, option: registry.Option, prefix: str, complete_event: CompleteEvent):
+    def _values(self, option: Option, prefix: str, complete_event: CompleteEvent):
         if option.takes_path:
             yield from self._path_completions(option, prefix, complete_event)
             return
@@ -137,7 +141,7 @@ class NNCompleter(Completer):
             if _matches(word, prefix):
                 yield Completion(word, -len(prefix), display_meta=meta)
 
-    def _words_for(self, option: registry.Option) -> tuple[tuple[str, ...], str]:
+    def _words_for(self, option: Option) -> tuple[tuple[str, ...], str]:
         if option.refers == "model":
             models = getattr(self.session, "models", None) or {}
             return tuple(models), "a model of this session"
@@ -145,7 +149,7 @@ class NNCompleter(Completer):
             return self._layer_names(), "a layer of the current model"
         if option.kind == "bool":
             return _BOOL_WORDS, option.name
-        words = registry.values_for(option)
+        words = lookup.values_for(option)
         if option.values == "topics":
             return words, "help topic"
         return words, option.name
@@ -158,7 +162,7 @@ class NNCompleter(Completer):
             return ()
         return tuple(getattr(layer, "name", "") for layer in entry.model.layers)
 
-    def _path_completions(self, option: registry.Option, prefix: str, complete_event: CompleteEvent):
+    def _path_completions(self, option: Option, prefix: str, complete_event: CompleteEvent):
         if prefix[:1] in ("'", '"'):
             return
         completer = self._paths.get(option.suffixes)

@@ -59,6 +59,21 @@ class NNError(Exception):
         return f"NNError({self.message!r}, {self.location})"
 
 
+def memory_message(exc: MemoryError) -> str:
+    """What an allocation that failed asked for, in words: NumPy's MemoryError knows the array's shape and
+    dtype ("an array of shape (64, 100000000000) of float32 would take 23.28 TB")."""
+    shape, dtype = getattr(exc, "shape", None), getattr(exc, "dtype", None)
+    if shape is None or dtype is None:
+        return "not enough memory for what this asks for"
+    from engine.summary import readable_memory_size
+    size = float(dtype.itemsize)
+    for n in shape:
+        size *= n
+    amount = readable_memory_size(size)
+    shown = "(" + ", ".join(str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+    return f"not enough memory: an array of shape {shown} of {dtype} would take {amount}"
+
+
 def closest(word: str, candidates: Iterable[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
     """The candidates closest to `word` (difflib), compared case-insensitively."""
     candidates = list(dict.fromkeys(candidates))

@@ -10,9 +10,16 @@ How it behaves:
 - Each command runs after the prompt has returned, so Rich (training bars, tables) owns the terminal
   while it runs and nothing is printed while the prompt is drawn.
 - Enter runs the line only when it is valid (the session's `validate_text`): syntax errors, and inside a
-  `model ... end` block layers whose shape does not fit, are refused at the prompt with the message in the
-  bottom bar; the text stays and the cursor sits at the error. A line that still fails when it runs inside
-  a block comes back for editing.
+  `model ... end` block layers whose shape does not fit, are refused at the prompt; the text stays, the
+  cursor sits at the error and the whole reason shows under the line, wrapped, never cut. A line that
+  still fails when it runs inside a block comes back for editing.
+- One error style at the prompt: a refused line and a statement that fails as it runs both say
+  "error: ..." (with "line N of this block" inside a block, "line N of FILE" for `run FILE`), then the hint.
+- On a terminal that cannot move the cursor (TERM=dumb) nothing is refused before it runs: the line runs
+  and its error is printed, since such a terminal could show neither the reason nor the cursor.
+- Inside a block `help`, `layers` and `summary` work, `undo` takes back the last layer line, `end` on an
+  empty block just closes it, `abort` discards the block but keeps its lines in the history, and Ctrl-D
+  asks before leaving with the block open.
 - A pasted block (or a block recalled from history) runs exactly as if its lines were typed one by one;
   when a line fails, it and the lines after it come back in the buffer.
 - Tab completes statements, layers (inside a block), options (`key=`) and their values, and file names;
@@ -22,18 +29,19 @@ How it behaves:
   a whole `model ... end` block as one entry, consecutive duplicates dropped, the newest 2000 kept.
 - Ctrl-C clears the line at the prompt; during `train` it stops after the current batch (the interpreter's
   handler; a second Ctrl-C stops at once) and the model keeps its weights. Ctrl-D on an empty line quits;
-  when a model has trained weights that were not saved (the session's `unsaved_models`) it asks once.
+  when a model has trained weights that were not saved (the session's `unsaved_models`), or a model block
+  is open, it asks once.
 - An nnlab bug prints one line and the hint that `nnlab --debug` shows the traceback.
 - Output taller than the screen of the statements the registry marks `pages` (help, layers, kernel,
   summary) goes through the pager ($PAGER, else `less`; `PAGER=cat` turns paging off). Only at this
   prompt: scripts (`nnlab run`, `nnlab < file`, and `run FILE` typed here) never page.
 
-Start-up cost is prompt-toolkit only: nothing here imports Numba, CuPy, matplotlib or scikit-learn.
+Start-up cost is prompt-toolkit and Rich only: nothing here imports NumPy (the session loads the engine
+when the first statement runs), Numba, CuPy, matplotlib or scikit-learn.
 """
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from pathlib import Path
 
@@ -42,132 +50,22 @@ from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.completion import Completer
 from prompt_toolkit.document import Document
 from prompt_toolkit.enums import DEFAULT_BUFFER
-from prompt_toolkit.filters import Condition, has_focus
-from prompt_toolkit.history import FileHistory, History
+from prompt_toolkit.filters import Condition, has_focus, to_filter
+from prompt_toolkit.history import History
 from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.layout import FormattedTextControl, Window
+from prompt_toolkit.utils import is_dumb_terminal
 from prompt_toolkit.validation import ValidationError, Validator
 
-from shell import registry
 from shell.completion import NNCompleter
 from shell.errors import NNError
 from shell.highlight import STYLE, NNLexer
 from shell.output import format_seconds, format_shape
+from shell.registry import lookup
+from shell.registry.statement_table import IN_BLOCK_STATEMENTS
+from shell.repl_history import HISTORY_ENV, MemoryHistory, NNHistory, history_path  # noqa: F401 (tests use them)
 
-HISTORY_ENV = "NNLAB_HISTORY"
-DEFAULT_HISTORY = "~/.nnlab_history"
-MAX_HISTORY = 2000
 TOP_PROMPT = "nnlab> "
-
-
-def history_path() -> Path | None:
-    """Where the history lives: $NNLAB_HISTORY (empty: nowhere), else ~/.nnlab_history."""
-    value = os.environ.get(HISTORY_ENV)
-    if value is None:
-        return Path(DEFAULT_HISTORY).expanduser()
-    if not value.strip():
-        return None
-    return Path(value).expanduser()
-
-
-# --------------------------------------------------------------------------------------------------
-# History
-# --------------------------------------------------------------------------------------------------
-
-class NNHistory(FileHistory):
-    """A FileHistory the REPL writes to itself, after a command ran (prompt-toolkit's own append on Enter
-    is ignored): consecutive duplicates are dropped, the lines of an open block stay in memory until
-    `end` stores the whole block as one entry, and the file keeps the newest `limit` entries."""
-
-    def __init__(self, filename, limit: int = MAX_HISTORY):
-        self.limit = limit
-        self.write_error: str | None = None
-        self._transient = 0      # entries at the front of memory that are not in the file (an open block)
-        super().__init__(str(filename))
-
-    # prompt-toolkit calls this when Enter is accepted; the REPL records after running instead
-    def append_string(self, string: str) -> None:
-        pass
-
-    def load_history_strings(self):
-        try:
-            newest_first = list(super().load_history_strings())
-        except OSError:
-            return []
-        kept: list[str] = []
-        for entry in newest_first:
-            if kept and kept[-1] == entry:
-                continue
-            kept.append(entry)
-        if len(kept) > self.limit:
-            kept = kept[:self.limit]
-        if len(newest_first) > self.limit + self.limit // 4:
-            self._rewrite(kept)
-        return kept
-
-    def _rewrite(self, newest_first: list[str]) -> None:
-        """Compact the file to the kept entries (written aside, then moved over the old file)."""
-        path = Path(self.filename)
-        temporary = path.with_name(path.name + ".tmp")
-        try:
-            with open(temporary, "w", encoding="utf-8") as handle:
-                for entry in reversed(newest_first):
-                    handle.write("\n# compacted\n")
-                    for line in entry.split("\n"):
-                        handle.write(f"+{line}\n")
-            os.replace(temporary, path)
-        except OSError:
-            try:
-                temporary.unlink()
-            except OSError:
-                pass
-
-    def store_string(self, string: str) -> None:
-        try:
-            Path(self.filename).parent.mkdir(parents=True, exist_ok=True)
-            super().store_string(string)
-        except OSError as exc:
-            self.write_error = f"{self.filename}: {exc.strerror or exc}"
-
-    def _ensure_loaded(self) -> None:
-        if not self._loaded:
-            self._loaded_strings = list(self.load_history_strings())
-            self._loaded = True
-
-    def record(self, text: str, transient: bool = False) -> None:
-        """Remember an accepted command (newest first); `transient` keeps it out of the file for now."""
-        self._ensure_loaded()
-        if not text.strip() or (self._loaded_strings and self._loaded_strings[0] == text):
-            return
-        self._loaded_strings.insert(0, text)
-        if transient:
-            self._transient += 1
-        else:
-            self.store_string(text)
-
-    def settle(self, replacement: str | None = None) -> None:
-        """Drop the transient entries (the lines of a block) and record `replacement` (the whole block)."""
-        self._ensure_loaded()
-        del self._loaded_strings[:self._transient]
-        self._transient = 0
-        if replacement:
-            self.record(replacement)
-
-
-class MemoryHistory(NNHistory):
-    """The same behaviour without a file (NNLAB_HISTORY set to an empty string)."""
-
-    def __init__(self, limit: int = MAX_HISTORY):
-        self.limit = limit
-        self.write_error = None
-        self._transient = 0
-        History.__init__(self)
-        self.filename = ""
-
-    def load_history_strings(self):
-        return []
-
-    def store_string(self, string: str) -> None:
-        pass
 
 
 # --------------------------------------------------------------------------------------------------
@@ -191,12 +89,15 @@ def error_text(err: NNError, line_number: int | None = None) -> str:
 
 
 class NNValidator(Validator):
-    """Refuses a buffer the session would reject: the cursor goes to the error, the message to the bar."""
+    """Refuses a buffer the session would reject: the cursor goes to the error; `refused` keeps the error
+    and where it is ("line 2 of these lines", "line 3 of this block") for the lines under the prompt."""
 
     def __init__(self, session):
         self.session = session
+        self.refused: tuple[str, NNError] | None = None
 
     def validate(self, document: Document) -> None:
+        self.refused = None
         try:
             found = self.session.validate_text(document.text)
         except Exception:  # pragma: no cover - never block Enter because of a checker bug
@@ -206,7 +107,21 @@ class NNValidator(Validator):
         offset, err = found
         multi = "\n" in document.text.rstrip("\n")
         line_number = document.text.count("\n", 0, offset) + 1 if multi else None
+        place = (f"line {line_number} of these lines" if multi else
+                 f"line {err.line} of this block" if self.session.in_block else "")
+        self.refused = (place, err)
         raise ValidationError(cursor_position=offset, message=error_text(err, line_number))
+
+    def fragments(self, message: str) -> list[tuple[str, str]]:
+        """What shows under a refused line: the prompt's error style (see Output.error), one line each for
+        the error and the hint; the window wraps them at the terminal's width."""
+        if self.refused is None:
+            return [("class:refusal.error", message)]
+        place, err = self.refused
+        fragments = [("class:refusal.error", f"error ({place}): {err.message}" if place else f"error: {err.message}")]
+        if err.hint:
+            fragments += [("", "\n"), ("class:refusal.hint", f"hint: {err.hint}")]
+        return fragments
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,6 +135,8 @@ class Repl:
     def __init__(self, session, *, input=None, output=None, history=None):
         self.session = session
         self.input, self.output = input, output
+        #: a terminal that cannot move the cursor: no refusing at the prompt (see the module docstring)
+        self.dumb = output is None and is_dumb_terminal()
         if isinstance(history, History):
             self.history = history
         else:
@@ -234,6 +151,7 @@ class Repl:
         self.lexer = NNLexer(lambda: bool(self.session.in_block))
         self.validator = NNValidator(session)
         self.prompt_session = self._prompt_session()
+        self._show_whole_refusals()
 
     # --- construction -----------------------------------------------------------------------------------
     def _prompt_session(self) -> PromptSession:
@@ -241,12 +159,30 @@ class Repl:
             message=self._message, prompt_continuation=self._continuation, bottom_toolbar=self._toolbar,
             completer=_QuietWhileRefused(self.completer, lambda: self.prompt_session.default_buffer),
             complete_in_thread=True, complete_while_typing=True,
-            lexer=self.lexer, validator=self.validator, validate_while_typing=False,
+            lexer=self.lexer, validator=None if self.dumb else self.validator, validate_while_typing=False,
             history=self.history, auto_suggest=AutoSuggestFromHistory(),
             enable_history_search=Condition(lambda: self._history_search), search_ignore_case=True,
             key_bindings=self._key_bindings(), mouse_support=False, style=STYLE,
             include_default_pygments_style=False, enable_suspend=True, reserve_space_for_menu=6,
             input=self.input, output=self.output)
+
+    def _show_whole_refusals(self) -> None:
+        """prompt-toolkit shows a refusal in a one-line bar (ValidationToolbar, cut at the screen's edge):
+        give that bar our error lines, wrapped, as many lines as they need."""
+        buffer = self.prompt_session.default_buffer
+
+        def text():
+            error = buffer.validation_error
+            return self.validator.fragments(error.message) if error is not None else []
+
+        for container in self.prompt_session.layout.walk():
+            control = getattr(container, "content", None)
+            source = getattr(control, "text", None)
+            if isinstance(container, Window) and isinstance(control, FormattedTextControl) and \
+                    getattr(source, "__qualname__", "").startswith("ValidationToolbar."):
+                container.content = FormattedTextControl(text)
+                container.height = None
+                container.wrap_lines = container.dont_extend_height = to_filter(True)
 
     def _key_bindings(self) -> KeyBindings:
         bindings = KeyBindings()
@@ -319,6 +255,7 @@ class Repl:
             return [("class:bottom-toolbar.block", f" model {name} "),
                     ("", f" {count} layer{'s' if count != 1 else ''}, output {shown}"), sep,
                     ("class:bottom-toolbar.key", "end"), ("", " closes the block · "),
+                    ("class:bottom-toolbar.key", "undo"), ("", " takes back a line · "),
                     ("class:bottom-toolbar.key", "abort"), ("", " discards it · Tab lists layers ")]
         data = session.data.name if getattr(session, "data", None) is not None else "none"
         parts = [("", " backend "), ("class:bottom-toolbar.key", str(session.backend_name)), sep,
@@ -370,7 +307,7 @@ class Repl:
             text = self.prompt_session.prompt(default=default)
         except KeyboardInterrupt:
             return False
-        except EOFError:
+        except EOFError:                               # Ctrl-D on an empty line
             return self.confirm_quit()
         try:
             self.execute(text)
@@ -385,9 +322,8 @@ class Repl:
         return False
 
     def _banner(self) -> None:
-        import engine
-        self.session.out.note(f"nnlab {engine.__version__} — `help` lists the statements, Tab completes, "
-                              f"Ctrl-D quits")
+        from shell.version import version
+        self.session.out.note(f"nnlab {version()} — `help` lists the statements, Tab completes, Ctrl-D quits")
 
     def execute(self, text: str) -> None:
         """Run what was accepted at the prompt, line by line as if typed. When a line fails inside a
@@ -401,7 +337,8 @@ class Repl:
             if outcome == "stop":
                 break
             if outcome == "failed" and (len(lines) > 1 or (in_block and self.session.in_block)):
-                self._default = "\n".join(lines[index:])
+                if not self.dumb:                      # a dumb terminal would not show the text it gets back
+                    self._default = "\n".join(lines[index:])
                 break
         self._warn_history()
 
@@ -434,7 +371,8 @@ class Repl:
         `page` when it is taller than the screen (less the prompt's line), else print it as it is. Output
         that is not a terminal (a pipe, a log) is never paged."""
         words = line.split(None, 1)
-        spec = registry.find_statement(words[0]) if words and not in_block else None
+        looks = words and (not in_block or words[0].lower() in IN_BLOCK_STATEMENTS)
+        spec = lookup.find_statement(words[0]) if looks else None
         if spec is None or not spec.pages or not self.session.out.terminal:
             yield
             return
@@ -468,15 +406,19 @@ class Repl:
             else:
                 history.record(text)
             return
+        word = text.lower().split()[0]
         if in_block:                                  # a layer line (kept only if it was accepted)
-            if not failed:
-                self._block_lines.append("  " + text)
-                history.record(text, transient=True)
+            if failed or word in IN_BLOCK_STATEMENTS and word != "undo":
+                return
+            if word == "undo":                        # the layer line it took back leaves the block's entry
+                if len(self._block_lines) > 1:
+                    self._block_lines.pop()
+                return
+            self._block_lines.append("  " + text)
+            history.record(text, transient=True)
             return
-        if text.lower().split()[0] == "abort":
-            history.settle(None)
-        else:
-            history.settle("\n".join(self._block_lines + [text]))
+        # `abort` keeps the lines typed so far as one entry (Up brings them back to fix), without the abort
+        history.settle("\n".join(self._block_lines + ([] if word == "abort" else [text])))
         self._block_lines = []
 
     def _warn_history(self) -> None:
@@ -488,22 +430,28 @@ class Repl:
 
     # --- leaving ---------------------------------------------------------------------------------------
     def confirm_quit(self) -> bool:
-        """True to leave: always, unless trained weights are unsaved and the answer is not yes.
-        Ctrl-D at the question also quits; Ctrl-C keeps the shell."""
+        """True to leave: always, unless trained weights are unsaved or a model block is open and the
+        answer is not yes. Ctrl-D at the question also quits; Ctrl-C keeps the shell."""
+        reasons = []
+        if self.session.in_block:
+            reasons.append(f"model block '{self.session.block_model}' is still open")
         unsaved = self.session.unsaved_models()
-        if not unsaved:
+        if unsaved:
+            reasons.append(f"unsaved trained weights ({', '.join(unsaved)})")
+        if not reasons:
             return True
         question = PromptSession(input=self.input, output=self.output)
-        names = ", ".join(unsaved)
         try:
-            answer = question.prompt(f"unsaved trained weights ({names}) — quit anyway? [y/N] ")
+            answer = question.prompt(f"{'; '.join(reasons)} — quit anyway? [y/N] ")
         except EOFError:
             return True
         except KeyboardInterrupt:
             answer = ""
         if answer.strip().lower() in ("y", "yes"):
             return True
-        self.session.out.note("kept the session; `save weights FILE.npz` saves the current model")
+        hints = (["`end` closes the block, `abort` discards it"] if self.session.in_block else []) + \
+            (["`save weights FILE.npz` saves the current model"] if unsaved else [])
+        self.session.out.note(f"kept the session; {'; '.join(hints)}")
         return False
 
 

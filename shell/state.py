@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.models import Sequential
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
 
 

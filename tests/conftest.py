@@ -1,7 +1,12 @@
 """Test-wide settings."""
+import os
 import signal
 
 import pytest
+
+# No test downloads a data set from the internet (the scripts' subprocesses inherit this too); the download
+# tests serve their own files from a local server and clear it themselves.
+os.environ["NNLAB_OFFLINE"] = "1"
 
 
 @pytest.fixture(autouse=True)

@@ -225,6 +225,93 @@ def test_dropout_mask(k, dtype):
     assert (mask != k.dropout_mask((200, 50), 0.3, np.random.default_rng(6), dtype)).any()
 
 
+# ------------------------------------------------------------------------------------------ large-size paths
+@pytest.fixture(params=["forward", "random"])
+def capped(request, emu):
+    """cuda-emu with grids capped (library.LaunchLimits), so that small arrays take the paths of large ones;
+    yields the backend and the list of its launches (file, kernel, grid, args)."""
+    from engine.backends.cuda.emulator import make_backend
+    from engine.backends.cuda.library import LaunchLimits
+    backend = make_backend(limits=LaunchLimits(elementwise_blocks=2, weight_grad_blocks=2, row_blocks=1))
+    library = backend.kernels["conv2d_forward"].args[0]
+    launches, launch = [], library.launch
+
+    def recorded(file, kernel, dtype, grid, block, args):
+        launches.append((kernel, grid, args))
+        launch(file, kernel, dtype, grid, block, args)
+
+    library.launch = recorded
+    with emu.thread_order(request.param, seed=11):
+        yield backend, launches
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_size_paths_on_small_data(capped, dtype):
+    """Split-K with several 16-pixel slices per block (and a ragged last chunk), grid-stride loops that take
+    second and third passes, and column sums with one block of rows, all against the reference."""
+    k, launches = capped
+    x, w = randn((2, 9, 9, 3), dtype), randn((3, 3, 3, 8), dtype)
+    geometry = ((1, 1), ((0, 0), (0, 0)), (1, 1))
+    dy = randn((2, 7, 7, 8), dtype)                                       # 98 pixels: 7 slices in 2 chunks
+    assert_close(k.conv2d_backward_weight(dy, x, w.shape, *geometry),
+                 ref.conv2d_backward_weight(dy, x, w.shape, *geometry), dtype)
+    (_, grid, args), = [launch for launch in launches if launch[0] == "conv2d_backward_weight"]
+    assert grid[2] == 2 and args[-1] == 64                                # 4 slices per block, the last 2 ragged
+
+    a, d = randn((3, 500), dtype), randn((3, 500), dtype)                  # 1500 elements, 512 threads
+    for name in ("relu", "tanh"):
+        y = k.activation_forward(name, a, 0.2)
+        assert_close(y, ref.activation_forward(name, a, 0.2), dtype)
+        assert_close(k.activation_backward(name, d, a, y, 0.2), ref.activation_backward(name, d, a, y, 0.2), dtype)
+    xb, dyb = randn((300, 7), dtype) * 2 + 5, randn((300, 7), dtype)        # 300 rows in one block of rows
+    gamma, beta = randn(7, dtype), randn(7, dtype)
+    out, out_ref = k.batch_norm_train_forward(xb, gamma, beta, 1e-3), ref.batch_norm_train_forward(xb, gamma, beta, 1e-3)
+    for got, want in zip((*out[:3], *k.batch_norm_backward(dyb, out[3])),
+                         (*out_ref[:3], *ref.batch_norm_backward(dyb, out_ref[3]))):
+        assert_close(got, want, dtype)
+    mask = k.dropout_mask((40, 30), 0.5, np.random.default_rng(1), dtype)
+    assert set(np.unique(mask)) == {0, 2}
+    grids = {kernel: grid for kernel, grid, _ in launches}
+    assert grids["activation_forward"] == grids["batch_norm_apply"] == grids["dropout_mask"] == (2,)
+    assert grids["batch_norm_moments"] == grids["batch_norm_backward_sums"] == (1, 1)
+
+
+def test_recurrent_cells_with_several_blocks_and_slices(k):
+    """9 batch rows (two blocks of 8) and 70 units (three 32-wide unit blocks and reduction slices)."""
+    n, steps, features, units = 9, 3, 4, 70
+    x, h0, c0, dhs = (randn(s, np.float64) for s in ((n, steps, features), (n, units), (n, units), (n, steps, units)))
+    W, U, b = 0.2 * randn((features, 4 * units), np.float64), 0.2 * randn((units, 4 * units), np.float64), \
+        randn(4 * units, np.float64)
+    hs, cache = k.lstm_forward(x, W, U, b, h0, c0, "tanh")
+    hs_ref, cache_ref = ref.lstm_forward(x, W, U, b, h0, c0, "tanh")
+    assert_close(hs, hs_ref, np.float64)
+    for grad, grad_ref in zip(k.lstm_backward(dhs, cache), ref.lstm_backward(dhs, cache_ref), strict=True):
+        assert_close(grad, grad_ref, np.float64)
+
+
+def test_only_the_atomic_kernels_depend_on_the_order_of_blocks_and_threads(emu):
+    """Every kernel but library.ATOMIC_KERNELS gives bitwise the same result whatever order blocks and threads
+    run in (what the README promises for the GPU); the atomic ones agree to rounding."""
+    from engine.backends.cuda.every_kernel import kernel_calls
+    from engine.backends.cuda.library import ATOMIC_KERNELS
+
+    def arrays(value):
+        if isinstance(value, np.ndarray):
+            return [value]
+        return [a for v in value for a in arrays(v)] if isinstance(value, (tuple, list)) else []
+
+    runs = []
+    for seed in (1, 2):
+        with emu.thread_order("random", seed=seed):
+            runs.append({name: arrays(call()) for name, call in kernel_calls(get_backend("cuda-emu"), np.float32)})
+    for name, outputs in runs[0].items():
+        for a, b in zip(outputs, runs[1][name], strict=True):
+            if name in ATOMIC_KERNELS:
+                assert_close(a, b, np.float32)
+            else:
+                np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_network_gradients_match_the_numpy_backend(emu):
     """Ops -> backend -> launch code: a conv/pool/transpose/LSTM/loss graph gives the numpy backend's gradients."""
     x0, w0, wt0 = randn((2, 6, 6, 3), np.float64), randn((3, 3, 3, 4), np.float64), randn((2, 2, 5, 4), np.float64)
@@ -263,13 +350,15 @@ def build(emu, code, **options):
 
 
 def test_missing_syncthreads_is_caught(emu):
+    """Even without memory checks (which report the race itself: test_cuda_emu_checks.py), the poison and
+    the thread orders make a missing barrier give wrong results."""
     x = np.arange(128, dtype=np.float32)
     for barrier, expect_ok in (("__syncthreads();", True), ("", False)):
         kernel = build(emu, SHARED_REVERSE.replace("BARRIER", barrier)).get_function("reverse")
         results = []
         for order in ("forward", "random"):
             y = np.zeros_like(x)
-            with emu.thread_order(order, seed=3):
+            with emu.thread_order(order, seed=3), emu.checks("fast"):
                 kernel((2,), (64,), (x, y, np.int32(128)))
             results.append(np.array_equal(y, x.reshape(2, 64)[:, ::-1].ravel()))
         assert all(results) if expect_ok else not any(results)   # unwritten shared memory reads as NaN

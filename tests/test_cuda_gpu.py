@@ -1,5 +1,5 @@
 """The `cuda` backend on a real GPU: the same inputs through CUDA, the NumPy reference, the CPU emulator and,
-where installed, PyTorch/cuDNN.
+where installed, PyTorch/cuDNN; and every kernel at the benchmark sizes against the reference.
 
 Every test here is marked `gpu` and skipped without a usable device (test_cuda_emu.py checks the error
 message then); `python -m engine.tools.gpu_check` runs them and the benchmarks. Only NumPy, CuPy and
@@ -121,6 +121,78 @@ def test_numpy_inputs_are_moved_to_the_device():
     y = k.conv2d_forward(x, cupy.asarray(w), None, (1, 1), ((1, 1), (1, 1)), (1, 1))
     assert isinstance(y, cupy.ndarray)
     assert_close(y.get(), ref.conv2d_forward(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1)), np.float32, TOLERANCE32)
+
+
+# ----------------------------------------------------------------------------------- benchmark sizes
+SCALE_TOLERANCE = 1e-4    # float32 on the GPU against a float64 reference: sums over up to 230k products
+CONV = ((1, 1), ((0, 0), (0, 0)), (1, 1))
+
+
+def conv_case(n, hw, cin, cout, input_gradient=True):
+    def run(k, x, w, dy):
+        out = [k.conv2d_forward(x, w, None, *CONV), k.conv2d_backward_weight(dy, x, w.shape, *CONV)]
+        return out + ([k.conv2d_backward_input(dy, w, x.shape, *CONV)] if input_gradient else [])
+    return run, [(n, hw, hw, cin), (3, 3, cin, cout), (n, hw - 2, hw - 2, cout)]
+
+
+def pool_case(k, x, dy):
+    y, cache = k.max_pool2d_forward(x, (2, 2), (2, 2), ((0, 0), (0, 0)))
+    return [y, k.max_pool2d_backward(dy, cache), k.avg_pool2d_forward(x, (2, 2), (2, 2), ((0, 0), (0, 0))),
+            k.avg_pool2d_backward(dy, x.shape, (2, 2), (2, 2), ((0, 0), (0, 0)))]
+
+
+def recurrent_case(cell):
+    n, steps, features, units = 64, 50, 32, 128
+    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
+    bias = (2, 3 * units) if cell == "gru" else (gates * units,)
+    states = [(n, units)] * (2 if cell == "lstm" else 1)
+
+    def run(k, x, W, U, b, dhs, *state):
+        hs, cache = getattr(k, f"{cell}_forward")(x, 0.1 * W, 0.1 * U, b, *state, "tanh")
+        return [hs, *getattr(k, f"{cell}_backward")(dhs, cache)]
+    return run, [(n, steps, features), (features, gates * units), (units, gates * units), bias, (n, steps, units),
+                 *states]
+
+
+def rows_case(k, x, dy, targets):
+    y = k.softmax_forward(x)
+    losses, probs = k.softmax_cross_entropy_forward(x, targets)
+    return [k.activation_forward("tanh", x, 0.2), k.activation_backward("leaky_relu", dy, x, x, 0.2), y,
+            k.softmax_backward(dy, y), losses, k.softmax_cross_entropy_backward(x[..., 0], probs, targets)]
+
+
+def batch_norm_case(k, x, dy, gamma, beta):
+    y, mean, var, cache = k.batch_norm_train_forward(x + 3, gamma, beta, 1e-3)
+    return [y, mean, var, *k.batch_norm_backward(dy, cache), k.batch_norm_inference(x, gamma, beta, mean, var, 1e-3)]
+
+
+SCALE_CASES = {   # name -> (case(kernels, *inputs) -> arrays, input shapes); the sizes of engine/tools/gpu_bench.py
+    "conv 32x32x64 batch 32": conv_case(32, 32, 64, 64),
+    "CIFAR conv 1, batch 256": conv_case(256, 32, 3, 32, input_gradient=False),
+    "CIFAR conv 2, batch 256": conv_case(256, 15, 32, 64),
+    "CIFAR conv 3, batch 256": conv_case(256, 6, 64, 64),
+    "pooling 64x32x32x64": (pool_case, [(64, 32, 32, 64), (64, 16, 16, 64)]),
+    **{f"{cell} T=50 batch 64, 128 units": recurrent_case(cell) for cell in ("simple_rnn", "lstm", "gru")},
+    "rows: 2^22 elements (grid-stride passes), softmax over 70": (rows_case, [(59919, 70)] * 3),
+    "batch norm 256x32x32x64": (batch_norm_case, [(256, 32, 32, 64)] * 2 + [(64,)] * 2),
+}
+
+
+@pytest.mark.parametrize("name", SCALE_CASES)
+def test_every_kernel_at_benchmark_sizes(name):
+    """The cuda backend in float32 against the reference in float64 on the same values."""
+    case, shapes = SCALE_CASES[name]
+    inputs = [randn(shape, np.float32) for shape in shapes]
+    got = [to_host(a) for a in case(get_backend("cuda"), *inputs)]
+    want = case(ref, *[a.astype(np.float64) for a in inputs])
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert_close(g, np.asarray(w).astype(np.float32), np.float32, SCALE_TOLERANCE)
+
+
+def test_dropout_mask_at_benchmark_size():
+    mask = to_host(get_backend("cuda").dropout_mask(((1 << 22) + 7,), 0.3, np.random.default_rng(2), np.float32))
+    assert abs((mask == 0).mean() - 0.3) < 0.001 and set(np.unique(mask)) == {0, np.float32(1 / 0.7)}
 
 
 # ----------------------------------------------------------------------------------- PyTorch / cuDNN

@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shell import registry
 from shell.interpreter import Session
 from shell.output import Output
+from shell.registry.layer_table import LAYERS
+from shell.registry.statement_table import STATEMENTS
 from tests.datafiles import write_small_datasets
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,11 +55,11 @@ SETUP = {
 def _examples():
     """(id, setup name, example text) for every example the registry holds."""
     found = []
-    for stmt in registry.STATEMENTS:
+    for stmt in STATEMENTS:
         found.append((f"statement:{stmt.name}", stmt.name, stmt.example))
         for sub in stmt.subcommands:
             found.append((f"form:{sub.full_name}", sub.full_name, sub.example))
-    for spec in registry.LAYERS:
+    for spec in LAYERS:
         if spec.keras == "InputLayer":
             text = f"model m\n  {spec.example}\n  flatten\nend\nsummary"   # a model needs one layer
         else:
@@ -87,13 +88,19 @@ def workdir(tmp_path_factory):
 def test_every_statement_form_and_layer_has_an_example_here():
     names = {name for _, name, _ in EXAMPLES if name}
     assert set(SETUP) <= names, sorted(set(SETUP) - names)
-    assert len([e for e in EXAMPLES if e[0].startswith("layer:")]) == len(registry.LAYERS)
+    assert len([e for e in EXAMPLES if e[0].startswith("layer:")]) == len(LAYERS)
 
 
 @pytest.mark.parametrize("name, text", [(name, text) for _, name, text in EXAMPLES],
                          ids=[ident for ident, _, _ in EXAMPLES])
 def test_help_example_runs(name, text, workdir, tmp_path, monkeypatch):
-    monkeypatch.chdir(workdir)
+    # each example runs in a folder of its own that links to the shared files: a file another example wrote
+    # (cnn.npz) is not this session's to replace (shell.writing)
+    here = tmp_path / "work"
+    here.mkdir()
+    for entry in workdir.iterdir():
+        (here / entry.name).symlink_to(entry)
+    monkeypatch.chdir(here)
     monkeypatch.setenv("NNLAB_DATA", str(workdir / "data"))
     buf = io.StringIO()
     session = Session(Output(buf), epochs=1, out_dir=tmp_path / "out")
@@ -107,7 +114,7 @@ def test_help_example_runs(name, text, workdir, tmp_path, monkeypatch):
     assert "internal error" not in out and "Traceback" not in out, out
 
 
-@pytest.mark.parametrize("stmt", registry.STATEMENTS, ids=[s.name for s in registry.STATEMENTS])
+@pytest.mark.parametrize("stmt", STATEMENTS, ids=[s.name for s in STATEMENTS])
 def test_help_shows_the_examples_that_run_here(stmt):
     """The examples `help NAME` prints are the registry's (the ones the test above runs)."""
     buf = io.StringIO()
@@ -119,7 +126,7 @@ def test_help_shows_the_examples_that_run_here(stmt):
         assert line in out, (stmt.name, line)
 
 
-@pytest.mark.parametrize("spec", registry.LAYERS, ids=[s.name for s in registry.LAYERS])
+@pytest.mark.parametrize("spec", LAYERS, ids=[s.name for s in LAYERS])
 def test_layer_help_shows_its_example(spec):
     buf = io.StringIO()
     Session(Output(buf)).execute_source(f"help {spec.name}")

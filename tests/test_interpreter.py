@@ -532,10 +532,11 @@ def test_a_pasted_block_equals_typing_it():
 def test_help_and_layers_come_from_the_registry():
     s, buf = run_ok("help\nhelp conv2d\nhelp compile\nhelp activations\nlayers\nhelp language\n")
     out = buf.getvalue()
-    from shell import registry
-    for name in registry.statement_names():
+    from shell.registry import lookup
+    from shell.registry.layer_table import LAYERS
+    for name in lookup.statement_names():
         assert re.search(rf"^{name}\b", out, re.M), name
-    for spec in registry.LAYERS:
+    for spec in LAYERS:
         assert re.search(rf"^{spec.name}\s", out, re.M), spec.name
     assert "usage: conv2d FILTERS KERNEL" in out and "shape: same: ceil(H / s)" in out
     assert "activations: linear, relu, sigmoid, tanh, softmax, leaky_relu" in out

@@ -5,10 +5,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shell import language, registry
 from shell.errors import NNError, closest, did_you_mean
-from shell.language import (FloatList, ModelBlock, Node, check_line, completion_context, lex_lines, parse,
-                            parse_line, parse_value, tokenize_line)
+from shell.language import lexer
+from shell.language.completion_context import completion_context
+from shell.language.lexer import lex_lines, tokenize_line
+from shell.language.parser import ModelBlock, Node, check_line, parse, parse_line, parse_value
+from shell.language.values import FloatList
+from shell.registry import lookup
+from shell.registry.layer_table import LAYERS
+from shell.registry.specs import KINDS, Option
+from shell.registry.statement_table import STATEMENTS
+from shell.registry.value_sets import value_set
 
 
 def error_of(text, in_block=False, file="t.nn", line=1) -> NNError:
@@ -28,7 +35,7 @@ def script_error(text, file="s.nn") -> NNError:
 # --------------------------------------------------------------------------------------------------
 
 def test_every_statement_and_form_has_help_and_example():
-    for stmt in registry.STATEMENTS:
+    for stmt in STATEMENTS:
         assert stmt.help, stmt.name
         assert stmt.example, stmt.name
         for sub in stmt.subcommands:
@@ -37,7 +44,7 @@ def test_every_statement_and_form_has_help_and_example():
 
 
 def test_every_layer_has_help_example_and_shape_rule():
-    for spec in registry.LAYERS:
+    for spec in LAYERS:
         assert spec.help and spec.example and spec.shape_rule, spec.name
         assert spec.example.split()[0] == spec.name
         import engine.layers
@@ -45,12 +52,12 @@ def test_every_layer_has_help_example_and_shape_rule():
 
 
 def test_every_option_has_help_and_a_known_kind():
-    specs = [*registry.LAYERS, *(form for _, form in registry.iter_forms())]
+    specs = [*LAYERS, *(form for _, form in lookup.iter_forms())]
     for spec in specs:
         names = set()
         for opt in spec.options:
             assert opt.help, (spec.name, opt.name)
-            assert opt.kind in registry.KINDS
+            assert opt.kind in KINDS
             for key in (opt.name, *opt.aliases):
                 assert key not in names, f"{spec.name}: {key} listed twice"
                 names.add(key)
@@ -59,7 +66,7 @@ def test_every_option_has_help_and_a_known_kind():
 
 
 def test_statement_examples_parse():
-    for stmt in registry.STATEMENTS:
+    for stmt in STATEMENTS:
         program = parse(stmt.example, f"help {stmt.name}")
         assert program, stmt.name
         for sub in stmt.subcommands:
@@ -68,7 +75,7 @@ def test_statement_examples_parse():
 
 
 def test_layer_examples_parse_inside_a_block():
-    for spec in registry.LAYERS:
+    for spec in LAYERS:
         program = parse(f"model m\n  {spec.example}\nend\n")
         block = program[0]
         assert isinstance(block, ModelBlock) and block.layers[0].name == spec.name
@@ -77,7 +84,7 @@ def test_layer_examples_parse_inside_a_block():
 def test_layer_examples_build_with_their_example_input():
     from engine.layers import InputLayer
     from engine.models import Sequential
-    for spec in registry.LAYERS:
+    for spec in LAYERS:
         if spec.keras == "InputLayer":
             continue
         node = parse_line(spec.example, in_block=True)
@@ -89,40 +96,40 @@ def test_layer_examples_build_with_their_example_input():
 
 def test_every_statement_has_a_handler_and_no_handler_is_orphaned():
     from shell.statements import handler_names
-    assert sorted(handler_names()) == sorted(registry.statement_names())
+    assert sorted(handler_names()) == sorted(lookup.statement_names())
 
 
 def test_value_sets_come_from_the_engine():
     from engine import layers, losses, optimizers
-    assert registry.value_set("activations") == tuple(layers.ACTIVATION_NAMES)
-    assert set(registry.value_set("optimizers")) == {"sgd", "rmsprop", "adam"}
-    assert "categorical_crossentropy" in registry.value_set("losses")
-    assert set(registry.value_set("losses")) == set(losses.BY_NAME)
-    assert "accuracy" in registry.value_set("metrics")
-    assert {"numpy", "numba", "cuda", "cuda-emu"} <= set(registry.value_set("backends"))
-    assert optimizers.get(registry.value_set("optimizers")[0])
+    assert value_set("activations") == tuple(layers.ACTIVATION_NAMES)
+    assert set(value_set("optimizers")) == {"sgd", "rmsprop", "adam"}
+    assert "categorical_crossentropy" in value_set("losses")
+    assert set(value_set("losses")) == set(losses.BY_NAME)
+    assert "accuracy" in value_set("metrics")
+    assert {"numpy", "numba", "cuda", "cuda-emu"} <= set(value_set("backends"))
+    assert optimizers.get(value_set("optimizers")[0])
 
 
 def test_completer_queries():
-    assert "train" in registry.statement_names()
-    assert "exit" in registry.all_heads()
-    assert "conv2d" in registry.layer_names()
-    assert registry.block_keywords() == ["end", "abort"]
-    conv = registry.find_layer("Conv2D")
-    assert conv is registry.find_layer("conv2d")
-    assert registry.find_option(conv, "kernel_size").name == "kernel"
-    assert "same" in registry.values_for(registry.find_option(conv, "padding"))
-    assert "softmax" in registry.values_for(registry.find_option(conv, "activation"))
-    run = registry.find_statement("run")
-    assert registry.find_option(run, "file").takes_path
-    data = registry.find_statement("data")
+    assert "train" in lookup.statement_names()
+    assert "exit" in lookup.all_heads()
+    assert "conv2d" in lookup.layer_names()
+    assert lookup.block_keywords() == ["end", "abort"]
+    conv = lookup.find_layer("Conv2D")
+    assert conv is lookup.find_layer("conv2d")
+    assert lookup.find_option(conv, "kernel_size").name == "kernel"
+    assert "same" in lookup.values_for(lookup.find_option(conv, "padding"))
+    assert "softmax" in lookup.values_for(lookup.find_option(conv, "activation"))
+    run = lookup.find_statement("run")
+    assert lookup.find_option(run, "file").takes_path
+    data = lookup.find_statement("data")
     assert [s.name for s in data.subcommands][:3] == ["digits", "sine", "energies"]
-    assert registry.find_statement("exit") is registry.find_statement("quit")
+    assert lookup.find_statement("exit") is lookup.find_statement("quit")
 
 
 def test_usage_strings():
-    assert registry.find_layer("dense").usage().startswith("dense UNITS [activation=")
-    assert registry.find_statement("data").usage().startswith("data digits|sine|energies")
+    assert lookup.find_layer("dense").usage().startswith("dense UNITS [activation=")
+    assert lookup.find_statement("data").usage().startswith("data digits|sine|energies")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -130,7 +137,7 @@ def test_usage_strings():
 # --------------------------------------------------------------------------------------------------
 
 def kinds(text):
-    return [(t.kind, t.text) for t in tokenize_line(text) if t.kind != language.SPACE]
+    return [(t.kind, t.text) for t in tokenize_line(text) if t.kind != lexer.SPACE]
 
 
 def test_tokens_cover_the_line_and_have_spans():
@@ -156,7 +163,7 @@ def test_tokens_for_calls_strings_and_errors():
 
 def test_lex_lines_classifies_heads_by_block():
     lines = ["data digits", "model cnn", "  dense 10", "  trian", "end", "dense 3"]
-    heads = [[t.kind for t in toks if t.kind not in (language.SPACE,)][0] for toks in lex_lines(lines)]
+    heads = [[t.kind for t in toks if t.kind not in (lexer.SPACE,)][0] for toks in lex_lines(lines)]
     assert heads == ["statement", "statement", "layer", "unknown", "block", "unknown"]
     assert [t.kind for t in lex_lines(["data digits"])[0]] == ["statement", "space", "subcommand"]
 
@@ -166,7 +173,7 @@ def test_lex_lines_classifies_heads_by_block():
 # --------------------------------------------------------------------------------------------------
 
 def opt(kind, **kw):
-    return registry.Option("v", kind, "test", **kw)
+    return Option("v", kind, "test", **kw)
 
 
 def test_value_kinds():
@@ -444,8 +451,8 @@ def test_completion_context():
 # Fuzzing: only NNError ever escapes the parser; the tokenizer and completion never raise
 # --------------------------------------------------------------------------------------------------
 
-_WORDS = (registry.all_heads() + registry.layer_heads() + registry.block_keywords()
-          + [k for _, f in registry.iter_forms() for k in registry.option_keys(f)]
+_WORDS = (lookup.all_heads() + lookup.layer_heads() + lookup.block_keywords()
+          + [k for _, f in lookup.iter_forms() for k in lookup.option_keys(f)]
           + ["digits", "history", "weights", "seed", "=", "(", ")", "[", "]", ",", "#", '"', "'", "logspace(",
              "1e-4", "-1", "3", "(8,8,1)", "relu", "same", "x.png", "\t", " ", "  ", "1e999", "nan", "0x10"])
 

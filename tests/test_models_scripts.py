@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from shell import registry
 from shell.interpreter import Session, default_out_dir
 from shell.output import Output
+from shell.registry import lookup
 from tests.datafiles import write_small_datasets
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,19 +178,19 @@ NEW_FORMS = [("gan", "train"), ("demo", "polynomial"), ("demo", "filters"), ("pl
 
 def test_new_statements_are_in_the_registry_with_help_and_examples():
     for head, form in NEW_FORMS:
-        stmt = registry.find_statement(head)
+        stmt = lookup.find_statement(head)
         assert stmt is not None and stmt.find_subcommand(form) is not None, (head, form)
         ok, out, _ = run_session(f"help {head}\n")
         assert ok and f"usage: {head} {form}" in out
-    assert registry.find_option(registry.find_statement("train"), "validation_data") is not None
-    assert registry.find_option(registry.find_statement("model"), "extend") is not None
-    energies = registry.find_statement("data").find_subcommand("energies")
-    assert registry.find_option(energies, "format").choices == ("windows", "standard")
+    assert lookup.find_option(lookup.find_statement("train"), "validation_data") is not None
+    assert lookup.find_option(lookup.find_statement("model"), "extend") is not None
+    energies = lookup.find_statement("data").find_subcommand("energies")
+    assert lookup.find_option(energies, "format").choices == ("windows", "standard")
 
 
 @pytest.mark.parametrize("head", ["gan", "demo", "model", "train"])
 def test_registry_examples_of_new_statements_run(head, tmp_path):
-    ok, out, _ = run_session(registry.find_statement(head).example, out_dir=tmp_path)
+    ok, out, _ = run_session(lookup.find_statement(head).example, out_dir=tmp_path)
     assert ok, out
 
 

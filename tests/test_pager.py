@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shell import registry
 from shell.interpreter import Session
 from shell.output import Output
+from shell.registry.statement_table import STATEMENTS
 from tests.test_repl import CTRL_D, _m, drive, lines, new_session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +49,7 @@ def terminal_session(height: int):
 
 
 def test_the_registry_marks_the_long_statements():
-    assert {s.name for s in registry.STATEMENTS if s.pages} == {"help", "layers", "kernel", "summary"}
+    assert {s.name for s in STATEMENTS if s.pages} == {"help", "layers", "kernel", "summary"}
 
 
 def test_long_help_at_the_prompt_goes_through_the_pager(paged):

@@ -26,11 +26,14 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 from prompt_toolkit.validation import ValidationError
 
-from shell import registry
 from shell.completion import NNCompleter
 from shell.highlight import NNLexer, lex_buffer
 from shell.interpreter import Session
 from shell.output import Output
+from shell.registry import lookup
+from shell.registry.layer_table import LAYERS
+from shell.registry.statement_table import STATEMENTS
+from shell.registry.value_sets import value_set
 from tests.test_interpreter import SMALL, RaiseAt
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,7 +180,7 @@ def texts(completions) -> list[str]:
 
 def test_every_statement_is_offered_at_the_line_start_with_meta():
     offered = complete("")
-    assert texts(offered) == registry.statement_names()
+    assert texts(offered) == lookup.statement_names()
     assert all(c.display_meta_text for c in offered)
 
 
@@ -189,7 +192,7 @@ def test_statement_prefix_and_alias():
 
 def test_every_layer_and_the_block_words_are_offered_inside_a_block():
     offered = complete("  ", in_block=True)
-    assert texts(offered) == registry.layer_names() + registry.block_keywords()
+    assert texts(offered) == lookup.layer_names() + lookup.block_keywords()
     assert all(c.display_meta_text for c in offered)
     assert "data" not in texts(offered)
     assert texts(complete("conv", in_block=True)) == ["conv2d", "conv2d_transpose"]
@@ -203,29 +206,29 @@ def test_a_block_opened_earlier_in_the_buffer_counts():
     assert got == ["dense"]
 
 
-@pytest.mark.parametrize("spec", registry.LAYERS, ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", LAYERS, ids=lambda s: s.name)
 def test_every_layer_offers_its_options_as_key_equals(spec):
     offered = complete(f"{spec.name} ", in_block=True)
     first = next((opt for opt in spec.options if opt.positional), None)
-    if first is not None and registry.values_for(first):       # `activation <Tab>` offers the words instead
-        assert texts(offered)[:len(registry.values_for(first))] == list(registry.values_for(first))
-    expected = [f"{opt.name}=" for opt in spec.options if not (opt is first and registry.values_for(opt))]
+    if first is not None and lookup.values_for(first):       # `activation <Tab>` offers the words instead
+        assert texts(offered)[:len(lookup.values_for(first))] == list(lookup.values_for(first))
+    expected = [f"{opt.name}=" for opt in spec.options if not (opt is first and lookup.values_for(opt))]
     assert texts(offered)[-len(expected):] == expected
     assert all(c.display_meta_text for c in offered)
 
 
-@pytest.mark.parametrize("form", [form for _, form in registry.iter_forms()], ids=lambda f: f.full_name)
+@pytest.mark.parametrize("form", [form for _, form in lookup.iter_forms()], ids=lambda f: f.full_name)
 def test_every_statement_form_offers_its_options(form):
     offered = texts(complete(f"{form.full_name} "))
     first = next((opt for opt in form.options if opt.positional), None)
     for opt in form.options:
-        if opt is first and (opt.takes_path or registry.values_for(opt)):
+        if opt is first and (opt.takes_path or lookup.values_for(opt)):
             continue                                   # its values (or file names) are offered instead
         assert f"{opt.name}=" in offered
 
 
 def test_subcommands_are_offered():
-    for stmt in registry.STATEMENTS:
+    for stmt in STATEMENTS:
         if stmt.subcommands:
             assert texts(complete(f"{stmt.name} ")) == [s.name for s in stmt.subcommands]
     assert texts(complete("plot fi")) == ["filters"]
@@ -244,7 +247,7 @@ def test_used_options_are_not_offered_again():
     ("simple_rnn 4 activation=", "recurrent_activations"),
 ])
 def test_layer_option_values(line, set_name):
-    assert texts(complete(line, in_block=True)) == list(registry.value_set(set_name))
+    assert texts(complete(line, in_block=True)) == list(value_set(set_name))
 
 
 @pytest.mark.parametrize("line, set_name", [
@@ -256,7 +259,7 @@ def test_layer_option_values(line, set_name):
     ("evaluate on=", "eval_splits"),
 ])
 def test_statement_option_values(line, set_name):
-    assert texts(complete(line)) == list(registry.value_set(set_name))
+    assert texts(complete(line)) == list(value_set(set_name))
 
 
 def test_value_prefixes_bools_and_topics():
@@ -264,7 +267,7 @@ def test_value_prefixes_bools_and_topics():
     assert texts(complete("compile optimizer=s")) == ["sgd"]
     assert texts(complete("train shuffle=")) == ["true", "false"]
     assert "conv2d" in texts(complete("help ")) and "activations" in texts(complete("help "))
-    assert texts(complete("layers ")) == list(registry.value_set("layers"))
+    assert texts(complete("layers ")) == list(value_set("layers"))
     values = complete("compile loss=")
     assert all(c.display_meta_text == "loss" for c in values)
 
@@ -309,14 +312,14 @@ def test_nothing_in_comments_or_after_unknown_words():
 
 def _all_contexts():
     yield ""
-    for stmt in registry.STATEMENTS:
+    for stmt in STATEMENTS:
         yield stmt.name[:2]
         yield f"{stmt.name} "
-    for _, form in registry.iter_forms():
+    for _, form in lookup.iter_forms():
         for opt in form.options:
             if not opt.takes_path:
                 yield f"{form.full_name} {opt.name}="
-    for spec in registry.LAYERS:
+    for spec in LAYERS:
         yield ("block", f"  {spec.name} ")
         for opt in spec.options:
             yield ("block", f"  {spec.name} {opt.name}=")
@@ -375,9 +378,9 @@ def test_lexer_tags_statements_options_values_numbers_comments():
 
 
 def test_every_statement_and_layer_is_highlighted_as_such():
-    for head in registry.all_heads():
+    for head in lookup.all_heads():
         assert styles_of(head)[head] == "class:nn.statement"
-    for head in registry.layer_heads():
+    for head in lookup.layer_heads():
         assert styles_of(f"  {head}", in_block=True)[head] == "class:nn.layer"
         assert styles_of(head)[head] == "class:nn.error"           # a layer outside a block
 
@@ -459,7 +462,7 @@ def test_validator_follows_shapes_through_a_pasted_block():
     assert err.message.startswith("line 3: ") and "cannot take input shape (None, 64)" in err.message
     err = refuse(session, "model s\n  input (5,)\n  conv2d 1 1\nend")       # `input` overrides the data's
     assert "cannot take input shape (None, 5)" in err.message
-    if registry.find_option(registry.find_statement("model"), "extend") is not None:
+    if lookup.find_option(lookup.find_statement("model"), "extend") is not None:
         session.feed_text("model t input=(8,8,1)\n  conv2d 2 3\n  flatten\nend")
         _m().NNValidator(session).validate(Document("model t extend=true\n  dense 3\nend"))    # after flatten: fits
         err = refuse(session, "model t extend=true\n  maxpool2d 2\nend")
@@ -800,7 +803,7 @@ def test_end_to_end_on_a_terminal(tmp_path):
         child.expect("compiled cnn")
         child.expect_exact("nnlab>")
         child.sendline("train epochs=500 batch_size=4")
-        child.expect(r"\b[1-9]\d*/180000")               # the live bar counts batches: fit() is running
+        child.expect(r"\b[1-9]\d*/360\b")                 # the live bar counts the epoch's batches (as Keras)
         child.sendintr()                                  # a real Ctrl-C on the terminal
         child.expect("stopped by Ctrl-C")
         child.expect_exact("nnlab>")

@@ -60,6 +60,7 @@ def grid_search(build_model, x_train, y_train, x_test, y_test, etas, lambdas, ep
     for i, eta in enumerate(etas):
         for j, lmbd in enumerate(lambdas):
             model = build_model(float(eta), float(lmbd))
+            model.stop_on_divergence = False        # a diverged cell trains on, as in Keras (see the docstring)
             model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
             train_accuracy[i, j] = _accuracy(model.evaluate(x_train, y_train, verbose=0), "training")
             test_accuracy[i, j] = _accuracy(model.evaluate(x_test, y_test, verbose=0), "test")

@@ -19,6 +19,11 @@ Differences are measured against the first backend (numpy by default) as
 for the output and for every gradient (the input's, `x`, and each weight's, by weight name). The time is
 the median of `repeat` runs of forward + backward after one warm-up run (which also compiles Numba
 kernels); speed-up is the reference's time over this backend's.
+
+A row that is slower than the reference, or whose warm-up compiled, says why in `notes` (see `slow_reasons`):
+compilation (the warm-up run was much slower: a compiler ran, and the time shown leaves it out), emulation
+(cuda-emu runs every GPU thread as a fiber on the CPU), or a problem too small for the backend's fixed
+costs (threads, launches, copies) to pay off.
 """
 from __future__ import annotations
 
@@ -45,6 +50,8 @@ class CompareRow:
     grad_diffs: dict[str, float] = field(default_factory=dict)
     speedup: float | None = None
     error: str | None = None
+    first_ms: float | None = None          # the warm-up run (compiles Numba kernels on their first call)
+    notes: list[str] = field(default_factory=list)   # why the row is slow, or that its warm-up compiled
 
     @property
     def max_diff(self) -> float | None:
@@ -102,12 +109,13 @@ def split_backends(names=None) -> tuple[list[str], dict[str, str]]:
 
 def _run(layer, x: np.ndarray, weights: list[np.ndarray], dy: np.ndarray, backend: str, repeat: int,
          training: bool):
-    """(median seconds, output, {name: gradient}) of forward + backward of a copy of `layer` on `backend`."""
+    """(median seconds, warm-up seconds, output, {name: gradient}) of forward + backward of a copy of `layer`
+    on `backend`."""
     with use_backend(backend) as active:
         xp = active.xp
         clone, _ = layer_copy(layer, [xp.asarray(data) for data in weights])
         seconds = []
-        for run in range(repeat + 1):
+        for _ in range(repeat + 1):
             for w in clone.weights:
                 w.grad = None
             start = time.perf_counter()
@@ -120,9 +128,9 @@ def _run(layer, x: np.ndarray, weights: list[np.ndarray], dy: np.ndarray, backen
             for w in clone.weights:
                 if w.trainable:
                     grads[w.name] = to_host(w.grad) if w.grad is not None else np.zeros(w.shape)
-            if run:                            # run 0 warms up (and compiles Numba kernels)
-                seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), np.asarray(output), grads
+            seconds.append(time.perf_counter() - start)
+    # run 0 warms up (and compiles Numba kernels): it is reported apart, not in the median
+    return statistics.median(seconds[1:]), seconds[0], np.asarray(output), grads
 
 
 def compare_layer(layer, x, backends=None, repeat: int = 3, seed: int = 0, training: bool = False,
@@ -152,15 +160,43 @@ def compare_layer(layer, x, backends=None, repeat: int = 3, seed: int = 0, train
             if name == reference:
                 raise
             missing[name] = f"{type(exc).__name__}: {exc}"
-    ref_seconds, ref_output, ref_grads = results[reference]
+    ref_seconds, _, ref_output, ref_grads = results[reference]
     rows = []
     for name in names:
         if name in missing:
             rows.append(CompareRow(layer.name, name, error=missing[name]))
             continue
-        seconds, output, grads = results[name]
-        rows.append(CompareRow(
+        seconds, first, output, grads = results[name]
+        row = CompareRow(
             layer.name, name, ms=seconds * 1e3, output_diff=relative_difference(output, ref_output),
             grad_diffs={key: relative_difference(g, ref_grads[key]) for key, g in grads.items()},
-            speedup=ref_seconds / seconds if seconds > 0 else float("inf")))
+            speedup=ref_seconds / seconds if seconds > 0 else float("inf"), first_ms=first * 1e3)
+        row.notes = slow_reasons(row, ref_seconds * 1e3)
+        rows.append(row)
     return rows
+
+
+#: A warm-up run this many times slower than the median (and over COMPILE_MS) compiled something.
+COMPILE_RATIO, COMPILE_MS = 20, 100.0
+#: Below this much reference time (fwd+bwd) fixed costs decide: thread start-up (~10 us per parallel loop),
+#: Python dispatch and array copies are about as large as the work.
+SMALL_MS = 1.0
+
+
+def slow_reasons(row: CompareRow, reference_ms: float) -> list[str]:
+    """Why `row` is slower than the reference (or took long to warm up), as short sentences."""
+    notes = []
+    if row.first_ms is not None and row.first_ms > max(COMPILE_MS, COMPILE_RATIO * row.ms):
+        notes.append(f"compilation: its first run took {row.first_ms / 1e3:.1f} s compiling kernels (cached on "
+                     f"disk afterwards); the time shown leaves it out")
+    if row.speedup is None or row.speedup >= 1 or row.backend == REFERENCE:
+        return notes
+    if row.backend == "cuda-emu":
+        notes.append("emulation: cuda-emu runs every GPU thread as a fiber on the CPU, to check the CUDA "
+                     "kernels, not to be fast")
+    elif reference_ms < SMALL_MS:
+        notes.append(f"problem too small: {reference_ms:.3f} ms of work, about what starting threads, calling "
+                     f"kernels and copying arrays costs; a larger batch shows the kernels' speed")
+    else:
+        notes.append("slower on this problem with no known cause (a busy machine? try a larger repeat)")
+    return notes

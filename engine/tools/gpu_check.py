@@ -1,386 +1,368 @@
-"""Every GPU check in one command, for the times a GPU machine is available (about 2-4 minutes):
+"""Every GPU check in one command, for the few minutes a GPU machine is lent (no install step, no internet):
 
-    python -m engine.tools.gpu_check --out results/gpu_check     # writes results/gpu_check.md and .json
+    PYTHONPATH=. python -m engine.tools.gpu_check --out gpu-results
 
-1. The tests marked `gpu` (`pytest -m gpu` on the test files that have such tests): the `cuda` backend
-   against the NumPy reference, the CPU emulator (when g++ is present) and PyTorch/cuDNN (when installed).
-2. A benchmark table: the `cuda` backend against PyTorch/cuDNN, float32, medians of timed repetitions with
-   the device synchronised. TF32 is switched off in PyTorch (CuPy does not use it either), so both sides
-   do the same arithmetic. PyTorch convolutions and pooling are timed in NCHW and channels_last and the
-   faster is kept. The ratio is nnlab / PyTorch (lower is better); the targets are the project's.
+from the repository root. It writes gpu-results/gpu_check.md and gpu-results/gpu_check.json, with the
+full logs beside them, and rewrites both after every step and every benchmark case: a fault, a hang or a
+lost machine keeps what came before. Every step runs in a subprocess with its own timeout, all of them
+within --budget seconds (default 450, under 8 minutes):
 
-Needs CuPy and an NVIDIA GPU; PyTorch for the comparison column (without it the column says n/a);
-scikit-learn for the digits case (skipped with a note without it). Nothing is downloaded.
-`--smoke` runs each benchmark once on tiny shapes on `--backend` (e.g. cuda-emu), to check this script
-without a GPU.
+1. preflight: device, driver and versions; CuPy compiles a tiny kernel with NVRTC and runs it;
+2. tests: `pytest -m gpu`: the `cuda` backend against the NumPy reference (at the tests' shapes and at
+   the benchmark sizes), against the CPU emulator (when g++ is there) and against PyTorch/cuDNN;
+3. compute-sanitizer memcheck and racecheck on one small run of every kernel (engine/backends/cuda/
+   every_kernel.py, CuPy's memory pool off), then synccheck and initcheck if time is left;
+4. benchmarks: the `cuda` backend against PyTorch/cuDNN, float32, medians of timed repetitions with the
+   device synchronised, TF32 off in PyTorch (CuPy does not use it), convolutions and pooling timed in NCHW
+   and channels_last with the faster kept. Ratio = nnlab / PyTorch (lower is better); targets are the project's.
+
+Needs Python, NumPy and CuPy with NVRTC on a machine with an NVIDIA GPU; uses PyTorch (CUDA), pytest,
+compute-sanitizer (the CUDA toolkit's, or the nvidia-cuda-sanitizer-api wheel's) and scikit-learn when
+they are there, and records the reason when one is missing. Never imports prompt_toolkit.
+
+`--backend cuda-emu` runs the same kit on the CPU emulator, to check the kit without a GPU: what needs a
+GPU is recorded as skipped with the reason, the emulator's full memory checks stand in for
+compute-sanitizer, and each benchmark runs once on tiny shapes (as --smoke does).
+Testing the kit: NNLAB_GPU_CHECK_FAULT=CASE:raise (or CASE:abort) makes the benchmark case whose name
+contains CASE raise (or kill its process), to see that the cases before it are kept.
 """
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+import os
 import platform
-import statistics
+import shutil
+import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+import traceback
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import numpy as np
 
-import engine
-from engine import datasets, layers, losses, optimizers
-from engine.backends import get_backend, unavailable_reason
-from engine.models import Sequential
-
-TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
-TEST_TIMEOUT_S = 150
-
-
-@dataclass
-class Result:
-    case: str
-    nnlab_ms: float | None
-    torch_ms: float | None = None
-    target: float | None = None          # the ratio nnlab / PyTorch the project aims at
-    note: str = ""
-
-    @property
-    def ratio(self):
-        return self.nnlab_ms / self.torch_ms if self.nnlab_ms and self.torch_ms else None
+ROOT = Path(__file__).resolve().parents[2]
+TESTS_DIR = ROOT / "tests"
+BUDGET_S = 450
+#: step -> its own timeout in seconds (each also stops at the overall budget)
+TIMEOUTS = {"preflight": 90, "tests": 210, "memcheck": 75, "racecheck": 90, "emulator checks": 120,
+            "benchmarks": 150, "synccheck": 60, "initcheck": 60}
+REPORT = "gpu_check"
 
 
-def measure(fn, sync, budget_s=1.0, smoke=False):
-    """Median seconds per call of fn(): one warm-up call, then samples of at least 50 ms each
-    (smoke: the time of one call after the warm-up)."""
-    fn()
-    sync()
-    start = time.perf_counter()
-    fn()
-    sync()
-    if smoke:
-        return time.perf_counter() - start
-    reps = max(1, int(0.05 / max(time.perf_counter() - start, 1e-7)))
-    samples, deadline = [], time.perf_counter() + budget_s
-    while len(samples) < 5 or (len(samples) < 25 and time.perf_counter() < deadline):
-        start = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        sync()
-        samples.append((time.perf_counter() - start) / reps)
-    return statistics.median(samples)
+# ------------------------------------------------------------------------------------------ the report
+class Report:
+    """The results so far, rewritten to OUT/gpu_check.md and OUT/gpu_check.json after every change."""
+
+    def __init__(self, folder: Path, backend: str):
+        self.folder, self.backend, self.started = folder, backend, time.time()
+        self.info: dict = {"backend": backend}
+        self.steps: list[dict] = []
+        self.benchmarks: list[dict] = []
+        self.finished = False
+
+    def step(self, name, status, summary="", details="", seconds=None):
+        self.steps.append(dict(step=name, status=status, summary=summary, details=details,
+                               seconds=None if seconds is None else round(seconds, 1)))
+        print(f"{name}: {status}{f' - {summary}' if summary else ''}", flush=True)
+        self.write()
+
+    def benchmark(self, result: dict):
+        self.benchmarks.append(result)
+        self.write()
+
+    def write(self):
+        elapsed = round(time.time() - self.started, 1)
+        data = dict(info=self.info, finished=self.finished, elapsed_s=elapsed, steps=self.steps,
+                    benchmarks=self.benchmarks)
+        _write_atomically(self.folder / f"{REPORT}.json", json.dumps(data, indent=2, default=str))
+        _write_atomically(self.folder / f"{REPORT}.md", self.markdown(elapsed))
+
+    def markdown(self, elapsed):
+        versions = ", ".join(f"{k} {v}" for k, v in self.info.items() if k not in ("device", "backend"))
+        lines = [f"# GPU check: {self.info.get('device', 'no GPU')} (backend {self.backend})", "", versions, "",
+                 f"{'Finished' if self.finished else 'Not finished (a step is running, or the run stopped)'} after "
+                 f"{elapsed} s.", "", "| step | result | seconds | summary |", "|---|---|---|---|"]
+        lines += [f"| {s['step']} | {s['status']} | {_fmt(s['seconds'])} | {_cell(s['summary'])} |" for s in self.steps]
+        lines += ["", "## Benchmarks (ms; ratio = nnlab / PyTorch, lower is better)", "",
+                  "| case | nnlab | PyTorch | ratio | target | met | note |", "|---|---|---|---|---|---|---|"]
+        for r in self.benchmarks:
+            ratio = r["nnlab_ms"] / r["torch_ms"] if r.get("nnlab_ms") and r.get("torch_ms") else None
+            met = "" if r.get("target") is None or ratio is None else ("yes" if ratio <= r["target"] else "no")
+            lines.append(f"| {r['case']} | {_fmt(r.get('nnlab_ms'))} | {_fmt(r.get('torch_ms'))} | {_fmt(ratio, 'x')} | "
+                         f"{_fmt(r.get('target'), 'x')} | {met} | {_cell(r.get('note') or r.get('error', ''))} |")
+        for s in self.steps:
+            if s["details"]:
+                lines += ["", f"### {s['step']}", "", "```", s["details"], "```"]
+        return "\n".join(lines) + "\n"
 
 
-class Bench:
-    """The kernels and array module of the backend under test, PyTorch if usable, and the case sizes."""
-
-    def __init__(self, backend, smoke):
-        self.k = get_backend(backend)
-        self.xp = self.k.xp
-        self.smoke = smoke
-        self.rng = np.random.default_rng(0)
-        self.torch = _torch()
-        self.results: list[Result] = []
-
-    def sync(self):
-        if self.xp is not np:
-            self.xp.cuda.Device().synchronize()
-
-    def randn(self, *shape):
-        return self.xp.asarray(self.rng.standard_normal(shape, dtype=np.float32))
-
-    def run(self, case, ours, theirs=None, target=None, note=""):
-        """Time ours() and, if PyTorch is there, the fastest of theirs(); theirs returns callables."""
-        ours_s = measure(ours, self.sync, smoke=self.smoke)
-        torch_s = None
-        if self.torch and theirs is not None and not self.smoke:
-            torch_s = min(measure(fn, self.torch.cuda.synchronize) for fn in theirs())
-        result = Result(case, ours_s * 1e3, torch_s * 1e3 if torch_s else None, target, note)
-        self.results.append(result)
-        print(f"  {case}: nnlab {result.nnlab_ms:.3f} ms, PyTorch "
-              f"{'n/a' if torch_s is None else f'{result.torch_ms:.3f} ms'}", flush=True)
-
-    def tensor(self, array, layout=None, grad=False):
-        """A CUDA torch tensor from an NHWC/NTF host or device array, optionally NCHW-permuted."""
-        t = self.torch.as_tensor(np.asarray(engine.backends.to_host(array)), device="cuda")
-        if layout == "nchw":
-            t = t.permute(0, 3, 1, 2).contiguous()
-        elif layout == "channels_last":
-            t = t.permute(0, 3, 1, 2).contiguous(memory_format=self.torch.channels_last)
-        return t.requires_grad_(grad)
-
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        return None
-    if not torch.cuda.is_available():
-        return None
-    torch.backends.cudnn.allow_tf32 = False
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.benchmark = True
-    return torch
-
-
-# ------------------------------------------------------------------------------------------ cases
-def bench_conv(b: Bench):
-    n, hw, c = (2, 8, 4) if b.smoke else (32, 32, 64)
-    x, w, bias = b.randn(n, hw, hw, c), b.randn(3, 3, c, c), b.randn(c)
-    geometry = ((1, 1), ((0, 0), (0, 0)), (1, 1))
-    dy = b.randn(*b.k.conv2d_forward(x, w, bias, *geometry).shape)
-
-    def fwd_bwd():
-        b.k.conv2d_forward(x, w, bias, *geometry)
-        b.k.conv2d_backward_input(dy, w, x.shape, *geometry)
-        b.k.conv2d_backward_weight(dy, x, w.shape, *geometry)
-        dy.sum(axis=(0, 1, 2))
-
-    def torch_cases(backward):
-        """Forward-only cases build no autograd graph: none of their inputs requires a gradient."""
-        F = b.torch.nn.functional
-        cases = []
-        for layout in ("nchw", "channels_last"):
-            xt, wt = b.tensor(x, layout, backward), _torch_weight(b, w, layout, backward)
-            bt, dyt = b.tensor(bias, None, backward), b.tensor(dy, layout)
-            cases.append((lambda xt=xt, wt=wt, bt=bt, dyt=dyt: F.conv2d(xt, wt, bt).backward(dyt)) if backward
-                         else (lambda xt=xt, wt=wt, bt=bt: F.conv2d(xt, wt, bt)))
-        return cases
-
-    b.run(f"conv {c}->{c} 3x3, {n}x{hw}x{hw}x{c}, fwd", lambda: b.k.conv2d_forward(x, w, bias, *geometry),
-          lambda: torch_cases(False))
-    b.run(f"conv {c}->{c} 3x3, {n}x{hw}x{hw}x{c}, fwd+bwd", fwd_bwd, lambda: torch_cases(True))
-
-
-def bench_cifar_convs(b: Bench):
-    """The three convolutions of the CIFAR CNN at batch 256, fwd+bwd (the first one needs no input gradient)."""
-    n = 2 if b.smoke else 256
-    shapes = [(32, 3, 32), (15, 32, 64), (6, 64, 64)]           # (H=W, Cin, Cout) of each layer's input
-    layers_ = [(b.randn(n, hw, hw, cin), b.randn(3, 3, cin, cout), b.randn(cout)) for hw, cin, cout in shapes]
-    geometry = ((1, 1), ((0, 0), (0, 0)), (1, 1))
-    dys = [b.randn(n, hw - 2, hw - 2, cout) for hw, _, cout in shapes]
-
-    def ours():
-        for i, ((x, w, bias), dy) in enumerate(zip(layers_, dys)):
-            b.k.conv2d_forward(x, w, bias, *geometry)
-            if i:
-                b.k.conv2d_backward_input(dy, w, x.shape, *geometry)
-            b.k.conv2d_backward_weight(dy, x, w.shape, *geometry)
-            dy.sum(axis=(0, 1, 2))
-
-    def theirs():
-        F = b.torch.nn.functional
-        cases = []
-        for layout in ("nchw", "channels_last"):
-            ts = [(b.tensor(x, layout, i > 0), _torch_weight(b, w, layout, True), b.tensor(bias, None, True),
-                   b.tensor(dy, layout)) for i, ((x, w, bias), dy) in enumerate(zip(layers_, dys))]
-            cases.append(lambda ts=ts: [F.conv2d(x, w, bias).backward(dy) for x, w, bias, dy in ts])
-        return cases
-
-    b.run(f"CIFAR CNN convolutions, batch {n}, fwd+bwd", ours, theirs, target=3.0)
-
-
-def _torch_weight(b, w, layout, grad):
-    """A (kh, kw, Cin, Cout) kernel as PyTorch's (Cout, Cin, kh, kw), in the memory format of `layout`."""
-    wt = b.tensor(np.transpose(engine.backends.to_host(w), (3, 2, 0, 1)))
-    if layout == "channels_last":
-        wt = wt.contiguous(memory_format=b.torch.channels_last)
-    return wt.requires_grad_(grad)
-
-
-def cifar_model():
-    model = Sequential([layers.Conv2D(32, 3, activation="relu", input_shape=(32, 32, 3)), layers.MaxPooling2D(2),
-                        layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
-                        layers.Conv2D(64, 3, activation="relu"), layers.Flatten(),
-                        layers.Dense(64, activation="relu"), layers.Dense(10)])
-    model.compile(optimizer=optimizers.Adam(), loss=losses.SparseCategoricalCrossentropy(from_logits=True))
-    return model
-
-
-def bench_cifar_step(b: Bench, batch):
-    n = 2 if b.smoke else batch
-    x, y = b.rng.random((n, 32, 32, 3), dtype=np.float32), b.rng.integers(0, 10, n)
-    model = cifar_model()
-    model.ensure_ready(x, y)
-    xd, yd = b.xp.asarray(x), b.xp.asarray(y)
-
-    def theirs():
-        nn = b.torch.nn
-        net = nn.Sequential(nn.Conv2d(3, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                            nn.MaxPool2d(2), nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Flatten(), nn.Linear(1024, 64),
-                            nn.ReLU(), nn.Linear(64, 10)).cuda()
-        opt, loss_fn = b.torch.optim.Adam(net.parameters(), 1e-3), nn.CrossEntropyLoss()
-        xt, yt = b.tensor(x, "nchw"), b.torch.as_tensor(y, device="cuda")
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(xt), yt)
-            loss.backward()
-            opt.step()
-            return loss.item()
-        return [step]
-
-    b.run(f"CIFAR CNN training step (Adam), batch {n}", lambda: model.train_step(xd, yd), theirs,
-          note="engine train_step: forward, loss, backward, Adam, loss and predictions to the host")
-
-
-def bench_digits_epoch(b: Bench):
-    try:
-        (x, y), _ = datasets.digits(train_fraction=0.8, seed=0)
-    except ImportError as exc:
-        b.results.append(Result("digits CNN, 1 epoch of batch 100", None, note=f"skipped: {exc}"))
-        return
-    from engine.lecture.digits_cnn import create_convolutional_neural_network
-    model = create_convolutional_neural_network(x.shape[1:4], 3, 10, 50, 10, 0.01, 1e-4)
-
-    def theirs():
-        nn = b.torch.nn
-        net = nn.Sequential(nn.Conv2d(1, 10, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                            nn.Linear(160, 50), nn.ReLU(), nn.Linear(50, 10)).cuda()
-        opt, loss_fn = b.torch.optim.SGD(net.parameters(), 0.01), nn.CrossEntropyLoss()
-        xt, yt = b.tensor(x.astype(np.float32), "nchw"), b.torch.as_tensor(y.argmax(1), device="cuda")
-
-        def epoch():
-            for start in range(0, len(x), 100):
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(net(xt[start:start + 100]), yt[start:start + 100])
-                loss.backward()
-                opt.step()
-                loss.item()
-        return [epoch]
-
-    b.run("digits CNN, 1 epoch of batch 100", lambda: model.fit(x, y, epochs=1, batch_size=100, verbose=0), theirs,
-          note="engine fit from NumPy data (batches copied to the device); PyTorch data already on the device")
-
-
-def bench_max_pool(b: Bench):
-    n, hw, c = (2, 8, 4) if b.smoke else (64, 32, 64)
-    x = b.randn(n, hw, hw, c)
-    pads = ((0, 0), (0, 0))
-    dy = b.randn(n, hw // 2, hw // 2, c)
-
-    def ours():
-        _, cache = b.k.max_pool2d_forward(x, (2, 2), (2, 2), pads)
-        b.k.max_pool2d_backward(dy, cache)
-
-    def theirs():
-        F = b.torch.nn.functional
-        return [lambda xt=b.tensor(x, layout, True), dyt=b.tensor(dy, layout): F.max_pool2d(xt, 2).backward(dyt)
-                for layout in ("nchw", "channels_last")]
-
-    b.run(f"max pool 2x2, {n}x{hw}x{hw}x{c}, fwd+bwd", ours, theirs, target=1.5)
-
-
-def bench_recurrent(b: Bench, cell):
-    n, steps, features, units = (2, 3, 4, 8) if b.smoke else (64, 50, 32, 128)
-    gates = {"simple_rnn": 1, "lstm": 4, "gru": 3}[cell]
-    x, h0 = b.randn(n, steps, features), b.randn(n, units)
-    W, U = 0.1 * b.randn(features, gates * units), 0.1 * b.randn(units, gates * units)
-    bias = b.randn(2, 3 * units) if cell == "gru" else b.randn(gates * units)
-    params = (W, U, bias, h0, b.randn(n, units)) if cell == "lstm" else (W, U, bias, h0)
-    dhs = b.randn(n, steps, units)
-
-    def ours():
-        _, cache = getattr(b.k, f"{cell}_forward")(x, *params, "tanh")
-        getattr(b.k, f"{cell}_backward")(dhs, cache)
-
-    def theirs():
-        module = {"simple_rnn": b.torch.nn.RNN, "lstm": b.torch.nn.LSTM, "gru": b.torch.nn.GRU}[cell]
-        net = module(features, units, batch_first=True).cuda()
-        xt, dyt = b.tensor(x, grad=True), b.tensor(dhs)
-        h = b.tensor(h0[None])
-        state = (h, b.tensor(params[4][None])) if cell == "lstm" else h
-        return [lambda: net(xt, state)[0].backward(dyt)]
-
-    b.run(f"{cell} T={steps} batch {n}, {features} inputs, {units} units, fwd+bwd", ours, theirs, target=2.0)
-
-
-# ------------------------------------------------------------------------------------------ report
-def device_info(bench: Bench):
-    info = {"python": platform.python_version(), "numpy": np.__version__, "backend": bench.k.name}
-    if bench.xp is not np:
-        cupy = bench.xp
-        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
-        info.update(device=props["name"].decode(), compute_capability=cupy.cuda.Device().compute_capability,
-                    cupy=cupy.__version__, cuda_runtime=cupy.cuda.runtime.runtimeGetVersion(),
-                    driver=cupy.cuda.runtime.driverGetVersion())
-    if bench.torch:
-        info.update(torch=bench.torch.__version__, cudnn=bench.torch.backends.cudnn.version())
-    return info
-
-
-def run_gpu_tests():
-    """pytest -m gpu on the test files that contain gpu-marked tests; (exit code, summary line, output tail)."""
-    files = sorted(str(p) for p in TESTS_DIR.glob("test_*.py") if "pytest.mark.gpu" in p.read_text())
-    if not files:
-        return {"exit_code": None, "summary": f"no gpu-marked tests found under {TESTS_DIR}", "tail": ""}
-    command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", "-rs", *files]
-    try:
-        done = subprocess.run(command, cwd=TESTS_DIR.parent, capture_output=True, text=True, timeout=TEST_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"exit_code": None, "summary": f"timed out after {TEST_TIMEOUT_S} s", "tail": ""}
-    output = (done.stdout + done.stderr).strip().splitlines()
-    return {"exit_code": done.returncode, "summary": output[-1] if output else "", "tail": "\n".join(output[-40:])}
-
-
-def markdown(info, tests, results):
-    lines = [f"# GPU check: {info.get('device', info['backend'])}", "",
-             ", ".join(f"{k} {v}" for k, v in info.items()), "",
-             "float32; TF32 off in PyTorch (CuPy does not use it); medians of timed repetitions.", ""]
-    if tests is not None:
-        lines += [f"## Tests (`pytest -m gpu`): {tests['summary']} (exit code {tests['exit_code']})", ""]
-    lines += ["## Benchmarks (ms, ratio = nnlab / PyTorch, lower is better)", "",
-              "| case | nnlab | PyTorch | ratio | target | met | note |", "|---|---|---|---|---|---|---|"]
-    for r in results:
-        met = "" if r.target is None or r.ratio is None else ("yes" if r.ratio <= r.target else "no")
-        lines.append(f"| {r.case} | {_fmt(r.nnlab_ms)} | {_fmt(r.torch_ms)} | {_fmt(r.ratio, 'x')} | "
-                     f"{_fmt(r.target, 'x')} | {met} | {r.note} |")
-    if tests is not None and tests["exit_code"] != 0:
-        lines += ["", "### Test output (tail)", "", "```", tests["tail"], "```"]
-    return "\n".join(lines) + "\n"
+def _cell(text: str) -> str:
+    """`text` as one cell of a markdown table."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _fmt(value, suffix=""):
     return "n/a" if value is None else f"{value:.3g}{suffix}"
 
 
+def _write_atomically(path: Path, text: str):
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _tail(text: str, lines=40) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+# ------------------------------------------------------------------------------------------ the steps
+class Run:
+    """One run of the kit: where it writes, what it tests, and how much time is left."""
+
+    def __init__(self, args):
+        self.folder, self.backend, self.smoke = Path(args.out), args.backend, args.smoke or args.backend != "cuda"
+        self.budget, self.deadline = args.budget, time.monotonic() + args.budget
+        self.report = Report(self.folder, self.backend)
+        self.gpu_problem = None if self.backend == "cuda" else "the kit runs on cuda-emu, not on a GPU"
+        self.env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+
+    def timeout(self, step) -> float:
+        return min(TIMEOUTS[step], self.deadline - time.monotonic() - 5)
+
+    def command(self, step, command, env=None):
+        """Run `command` for `step` with the step's timeout; (exit code or None on timeout, output).
+        The whole output goes to OUT/<step>.log."""
+        process = self.start(command, subprocess.PIPE, env)
+        try:
+            output, _ = process.communicate(timeout=self.timeout(step))
+            code = process.returncode
+        except subprocess.TimeoutExpired as exc:
+            stop(process)
+            output, _ = process.communicate()
+            code, output = None, output + f"\n[timed out after {exc.timeout:.0f} s]"
+        (self.folder / f"{step.replace(' ', '-')}.log").write_text(output)
+        return code, output
+
+    def start(self, command, stdout, env=None):
+        """Start `command` in a session of its own, so that stop() also ends what it started (the Python
+        process under compute-sanitizer, which would otherwise hold the GPU)."""
+        return subprocess.Popen(command, cwd=ROOT, env=env or self.env, stdout=stdout, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+
+    def child(self, mode, *extra):
+        return [sys.executable, "-m", "engine.tools.gpu_check", "--child", mode, "--backend", self.backend, *extra]
+
+
+def stop(process):
+    """Kill a step's process and everything it started."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _status(code) -> str:
+    return {None: "timed out", 0: "passed"}.get(code, f"crashed (signal {-code})" if code and code < 0 else "FAILED")
+
+
+def step_preflight(run: Run):
+    code, output = run.command("preflight", run.child("preflight"))
+    found = [line for line in output.splitlines() if line.startswith("{")]
+    if found:
+        run.report.info.update(json.loads(found[-1]))
+    if run.backend == "cuda" and code != 0:
+        run.gpu_problem = f"preflight failed: {_tail(output, 1)}"
+    summary = run.report.info.get("compile", "") if code == 0 else _tail(output, 1)
+    run.report.step("preflight", _status(code), summary, "" if code == 0 else _tail(output))
+
+
+def step_tests(run: Run):
+    files = sorted(str(p.relative_to(ROOT)) for p in TESTS_DIR.glob("test_*.py") if "pytest.mark.gpu" in p.read_text())
+    xml = run.folder / "pytest-gpu.xml"
+    code, output = run.command("tests", [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider",
+                                         "-rfEs", f"--junitxml={xml}", *files])
+    summary = _tail(output, 1)
+    if xml.exists():
+        suite = ElementTree.parse(xml).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        summary = ", ".join(f"{suite.get(k)} {k}" for k in ("tests", "failures", "errors", "skipped"))
+        reasons = {s.get("message", "") for s in suite.iter("skipped")}
+        if reasons:
+            summary += f" (skipped: {'; '.join(sorted(reasons))[:300]})"
+    status = "passed" if code in (0, 5) else _status(code)
+    if code == 0 and xml.exists() and suite.get("tests") == suite.get("skipped"):
+        status = "skipped"
+    run.report.step("tests", status, summary, "" if code == 0 else _tail(output, 60))
+
+
+def find_sanitizer() -> str | None:
+    """compute-sanitizer on PATH, in the CUDA toolkit, or from the nvidia-cuda-sanitizer-api wheel."""
+    places = [os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "compute-sanitizer")]
+    for entry in sys.path:
+        places += glob.glob(os.path.join(entry, "nvidia", "*", "bin", "compute-sanitizer"))
+        places += glob.glob(os.path.join(entry, "nvidia", "*", "compute-sanitizer", "compute-sanitizer"))
+    return shutil.which("compute-sanitizer") or next((p for p in places if os.access(p, os.X_OK)), None)
+
+
+def step_sanitizer(run: Run, tool):
+    sanitizer = find_sanitizer()
+    problem = run.gpu_problem or (None if sanitizer else "compute-sanitizer not found (CUDA toolkit, or "
+                                                           "pip install nvidia-cuda-sanitizer-api)")
+    if problem:
+        run.report.step(tool, "skipped", problem)
+        return
+    code, output = run.command(tool, [sanitizer, "--tool", tool, "--error-exitcode", "99", "--print-limit", "30",
+                                      sys.executable, "-m", "engine.backends.cuda.every_kernel"])
+    verdicts = [line.strip("= ").strip() for line in output.splitlines() if "SUMMARY" in line]
+    status = "errors found" if code == 99 else _status(code)
+    run.report.step(tool, status, "; ".join(verdicts) or _tail(output, 1), "" if code == 0 else _tail(output, 60))
+
+
+def step_emulator_checks(run: Run):
+    """On cuda-emu, the emulator's own full checks take the place of compute-sanitizer."""
+    code, output = run.command("emulator checks", [sys.executable, "-m", "engine.backends.cuda.every_kernel",
+                                                   "--backend", "cuda-emu"], env=dict(run.env, NNLAB_CUDA_EMU_CHECKS="full"))
+    ran = sum(line.endswith(": ran") for line in output.splitlines())
+    run.report.step("emulator checks", _status(code), f"{ran} kernel runs with every memory access checked",
+                    "" if code == 0 else _tail(output))
+
+
+def step_benchmarks(run: Run):
+    """The benchmark cases in a child process that appends each result to a JSON-lines file; the report
+    takes them in as they come."""
+    if run.gpu_problem and run.backend == "cuda":
+        run.report.step("benchmarks", "skipped", run.gpu_problem)
+        return
+    lines_file = run.folder / "benchmarks.jsonl"
+    lines_file.write_text("")
+    command = run.child("bench", "--jsonl", str(lines_file), *(["--smoke"] if run.smoke else []))
+    log = (run.folder / "benchmarks.log").open("w")
+    process = run.start(command, log)
+    start, seen = time.monotonic(), 0
+    deadline = start + run.timeout("benchmarks")
+    while True:
+        code = process.poll()
+        complete = lines_file.read_text().split("\n")[:-1]        # a line still being written has no newline yet
+        for line in complete[seen:]:
+            run.report.benchmark(json.loads(line))
+        seen = max(seen, len(complete))
+        if code is not None or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if code is None:
+        stop(process)
+        process.wait()
+    log.close()
+    failed = [b["case"] for b in run.report.benchmarks if "error" in b]
+    summary = f"{seen} cases" + (f", {len(failed)} raised: {', '.join(failed)}" if failed else "")
+    output = (run.folder / "benchmarks.log").read_text()
+    run.report.step("benchmarks", "FAILED" if failed and code == 0 else _status(code), summary,
+                    "" if code == 0 and not failed else _tail(output), time.monotonic() - start)
+
+
+STEPS = {"preflight": step_preflight, "tests": step_tests, "memcheck": lambda run: step_sanitizer(run, "memcheck"),
+         "racecheck": lambda run: step_sanitizer(run, "racecheck"), "emulator checks": step_emulator_checks,
+         "benchmarks": step_benchmarks, "synccheck": lambda run: step_sanitizer(run, "synccheck"),
+         "initcheck": lambda run: step_sanitizer(run, "initcheck")}
+
+
+def run_steps(run: Run, names):
+    """Each step in turn; an exception in one is recorded and the next goes on."""
+    for name in names:
+        if run.deadline - time.monotonic() < 20:
+            run.report.step(name, "skipped", f"out of time (--budget {run.budget:.0f} s)")
+            continue
+        start = time.monotonic()
+        try:
+            STEPS[name](run)
+        except Exception as exc:  # a bug in the kit itself: keep going, keep the traceback
+            run.report.step(name, "error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        if run.report.steps and run.report.steps[-1]["seconds"] is None:
+            run.report.steps[-1]["seconds"] = round(time.monotonic() - start, 1)
+
+
+def step_names(backend):
+    if backend == "cuda":
+        return ["preflight", "tests", "memcheck", "racecheck", "benchmarks", "synccheck", "initcheck"]
+    return ["preflight", "tests", "emulator checks", "memcheck", "racecheck", "benchmarks"]
+
+
+# ------------------------------------------------------------------------------------------ children
+def child_preflight(backend):
+    """Prints one JSON line: versions, device and what compiling and running a tiny kernel took."""
+    info = {"python": platform.python_version(), "numpy": np.__version__}
+    try:
+        import cupy
+        info.update(cupy=cupy.__version__, cuda_runtime=cupy.cuda.runtime.runtimeGetVersion())
+    except ImportError as exc:
+        info["cupy"] = f"not importable ({exc})"
+    from engine.tools.gpu_bench import torch_or_none
+    torch = torch_or_none()
+    if torch:
+        info.update(torch=torch.__version__, cudnn=torch.backends.cudnn.version())
+    info["compute_sanitizer"] = find_sanitizer() or "not found"
+    start = time.perf_counter()
+    if backend == "cuda":
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        info.update(device=props["name"].decode(), compute_capability=cupy.cuda.Device().compute_capability,
+                    driver=cupy.cuda.runtime.driverGetVersion(), nvrtc=cupy.cuda.nvrtc.getVersion())
+        kernel = cupy.RawKernel(r'extern "C" __global__ void twice(float* x) { x[threadIdx.x] *= 2; }', "twice")
+        x = cupy.arange(32, dtype=cupy.float32)
+        kernel((1,), (32,), (x,))
+        if not (x.get() == 2 * np.arange(32)).all():
+            raise RuntimeError(f"the test kernel computed {x.get()}")
+        info["compile"] = f"NVRTC compiled and ran a kernel in {time.perf_counter() - start:.2f} s"
+    else:
+        try:                                     # NVRTC to cubin needs no device; CuPy has no public call for it
+            from cupy.cuda.compiler import _NVRTCProgram
+            _NVRTCProgram('extern "C" __global__ void k(float* x) { x[0] = 1; }', "k.cu", method="cubin").compile(
+                ("-arch=sm_90",))
+            info["compile"] = f"NVRTC compiled a kernel for sm_90 in {time.perf_counter() - start:.2f} s (no device)"
+        except Exception as exc:  # no CuPy, or no NVRTC library
+            info["compile"] = f"NVRTC unusable here: {type(exc).__name__}: {str(exc)[:200]}"
+    print(json.dumps(info, default=str))
+
+
+# ------------------------------------------------------------------------------------------ main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="results path without suffix: writes OUT.md and OUT.json")
-    parser.add_argument("--backend", default="cuda", help="backend to benchmark (default cuda)")
-    parser.add_argument("--smoke", action="store_true", help="tiny shapes, one call each: checks the script only")
-    parser.add_argument("--no-tests", action="store_true", help="skip the pytest -m gpu run")
+    parser.add_argument("--out", help="folder for gpu_check.md, gpu_check.json and the logs "
+                                                     "(created if missing)")
+    parser.add_argument("--backend", default="cuda", choices=["cuda", "cuda-emu"],
+                        help="cuda (default), or cuda-emu to check the kit itself without a GPU")
+    parser.add_argument("--smoke", action="store_true", help="each benchmark once on tiny shapes")
+    parser.add_argument("--budget", type=float, default=BUDGET_S, help=f"seconds for all steps (default {BUDGET_S})")
+    parser.add_argument("--steps", help=f"comma-separated subset of: {', '.join(STEPS)}")
+    parser.add_argument("--child", choices=["preflight", "bench"], help=argparse.SUPPRESS)
+    parser.add_argument("--jsonl", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    reason = unavailable_reason(args.backend)
-    if reason:
-        parser.error(f"backend {args.backend!r} is not available: {reason}")
-    started = time.perf_counter()
-    engine.set_backend(args.backend)
-    tests = None
-    if not args.no_tests:
-        print("running pytest -m gpu ...", flush=True)
-        tests = run_gpu_tests()
-        print(f"  {tests['summary']}", flush=True)
-    bench = Bench(args.backend, args.smoke)
-    print(f"benchmarks on {args.backend} (PyTorch: {'yes' if bench.torch else 'no'}) ...", flush=True)
-    bench_conv(bench)
-    bench_cifar_convs(bench)
-    for batch in (64, 256):
-        bench_cifar_step(bench, batch)
-    bench_digits_epoch(bench)
-    bench_max_pool(bench)
-    for cell in ("simple_rnn", "lstm", "gru"):
-        bench_recurrent(bench, cell)
-    info = device_info(bench)
-    info["seconds"] = round(time.perf_counter() - started, 1)
+    if args.child == "preflight":
+        return child_preflight(args.backend)
+    if args.child == "bench":
+        from engine.tools.gpu_bench import run_cases
+        return run_cases(args.backend, args.smoke, Path(args.jsonl))
+    if not args.out:
+        parser.error("--out FOLDER is required (the report and logs are written into it)")
+    names = step_names(args.backend) if not args.steps else [s.strip() for s in args.steps.split(",")]
+    unknown = [name for name in names if name not in STEPS]
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(unknown)}; the steps are: {', '.join(STEPS)}")
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".md").write_text(markdown(info, tests, bench.results))
-    out.with_suffix(".json").write_text(json.dumps(
-        {"info": info, "tests": tests, "benchmarks": [dict(asdict(r), ratio=r.ratio) for r in bench.results]},
-        indent=2))
-    print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')} in {info['seconds']} s")
-    return 0 if tests is None or tests["exit_code"] in (0, 5) else 1
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file; give a folder (it is created if missing)")
+    out.mkdir(parents=True, exist_ok=True)
+    run = Run(args)
+    run.report.write()
+    run_steps(run, names)
+    run.report.finished = True
+    run.report.write()
+    print(f"wrote {out / (REPORT + '.md')} and {out / (REPORT + '.json')}")
+    bad = [s for s in run.report.steps if s["status"] not in ("passed", "skipped")]
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

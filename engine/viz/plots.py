@@ -1,7 +1,9 @@
-"""The lecture's figures, drawn with matplotlib and written to PNG files.
+"""The lecture's figures, drawn with matplotlib and written to PNG (or SVG, PDF) files.
 
-Every public function builds a figure, writes it to ``path`` (parent folders are created), closes it and
-returns the ``pathlib.Path`` of the PNG.  The figures mirror the lecture's plots:
+Every public function builds a figure, renders it to bytes in the format the path's suffix names (.png,
+.svg or .pdf), writes them with ``engine.files.write_file`` (atomic: an interrupted write leaves the old
+file whole; parent folders are created), closes it and returns the ``pathlib.Path``.  A figure has at most
+``engine.resources.MAX_PLOT_IMAGES`` tiles.  The figures mirror the lecture's plots:
 
 =========================  ===========================================================================
 function                   lecture figure
@@ -25,10 +27,13 @@ those (labels, titles, lines, the shaded patch) instead of pixels.
 """
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
 import numpy as np
+
+from engine import files, resources
 
 __all__ = ["plot_history", "plot_series_prediction", "plot_heatmap", "plot_image_grid", "plot_filters",
            "plot_feature_maps", "plot_signal"]
@@ -52,16 +57,15 @@ def _new_figure(figsize):
 
 
 def _save(fig, path) -> Path:
-    """Write `fig` as a PNG to `path` (creating folders), release it, return the Path."""
+    """Render `fig` in the format of the path's suffix, write it atomically (creating folders), release it."""
     path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"plots are written as PNG files; give a path ending in .png, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(path, format="png", dpi=_DPI)
+        files.check_target(path, "plot")
+        rendered = io.BytesIO()
+        fig.savefig(rendered, format=path.suffix.lower()[1:], dpi=_DPI)
     finally:
         _close(fig)
-    return path
+    return files.write_file(path, rendered.getvalue(), "plot", create_folders=True)
 
 
 def _close(fig) -> None:
@@ -86,6 +90,8 @@ def _array(x, what) -> np.ndarray:
 def _grid_shape(n: int, ncols=None) -> tuple[int, int]:
     if n < 1:
         raise ValueError("nothing to plot: got 0 images")
+    resources.require_at_most(n, resources.MAX_PLOT_IMAGES, "the number of tiles in this plot",
+                              "plot fewer images, filters or channels")
     if ncols is None:
         ncols = math.ceil(math.sqrt(n))
     ncols = int(ncols)

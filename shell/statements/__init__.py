@@ -1,10 +1,10 @@
 """The statement handlers, by concern: one function `st_NAME(session, node)` for each statement of the
-registry (`shell.registry.STATEMENTS`). The session finds a statement's handler by its name, so the
+registry (`shell.registry.statement_table.STATEMENTS`). The session finds a statement's handler by its name, so the
 registry stays the only list of statements; a statement with forms (`data digits`, `plot history`, ...)
 finds the form's function the same way (`data_digits`, `plot_history`, ...).
 
     data         data FORM, window
-    models       model (the line), use, compile, summary
+    models       model (the line), use, compile, summary, undo (outside a block)
     blocks       model ... end blocks: building, blocks at the prompt, the prompt's shape check
     training     train, evaluate, predict; Ctrl-C while training
     experiments  extrapolate, grid

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 from engine.layers import InputLayer, ShapeError, snake_case
 from engine.models import ModelError, Sequential
-from shell import registry
-from shell.errors import NNError, did_you_mean
-from shell.language import ModelBlock, Node
+from shell.errors import NNError, did_you_mean, memory_message
+from shell.language.parser import ModelBlock, Node
 from shell.output import format_shape
+from shell.registry import lookup
+from shell.registry.specs import LayerSpec
+from shell.registry.statement_table import BLOCK_KEYWORDS
 from shell.state import ModelEntry
 from shell.statements.common import engine_error
 
@@ -31,12 +33,23 @@ class PromptBlock:
 
 # --- scripts and the prompt ----------------------------------------------------------------------------
 
+#: The line kinds that only mean something inside a block (the registry's block keywords).
+BLOCK_ONLY = tuple(BLOCK_KEYWORDS)
+
+
 def run_block(session: Session, block: ModelBlock) -> None:
-    """A whole block from a script."""
-    entry = start_model(session, block.header)
-    for node in block.layers:
-        add_layer(session, entry, node)
-    finish_model(session, entry, block.end)
+    """A whole block from a script: a script keeps the layers built before a failing line (to look at);
+    with `session.atomic_blocks` (notebook cells) the block is undone as `abort` would, so no half-built
+    model is left current (the model it replaced, or extended, is back)."""
+    opened = open_block(session, block.header)
+    try:
+        for node in block.layers:
+            _block_item(session, opened, node)
+        finish_model(session, opened.entry, block.end)
+    except BaseException:
+        if session.atomic_blocks:
+            _abort(session, opened, quiet=True)
+        raise
 
 
 def open_block(session: Session, node: Node) -> PromptBlock:
@@ -52,20 +65,62 @@ def open_block(session: Session, node: Node) -> PromptBlock:
 
 
 def block_line(session: Session, block: PromptBlock, node: Node) -> bool:
-    """One line typed inside an open block; True when it closed the block (`end` or `abort`)."""
+    """One line typed inside an open block; True when it closed the block (`end` or `abort`). An `end`
+    with no layers closes the block without defining a model (nothing to keep)."""
     if node.kind == "end":
+        if not block.entry.model.layers and block.extended is None:
+            _abort(session, block, quiet=True)
+            session.out.note(f"model '{block.entry.name}' has no layers: the block is closed, no model defined")
+            return True
         finish_model(session, block.entry, node)
         session.transcript.append("\n".join(block.lines + ["end"]))
         return True
     if node.kind == "abort":
         _abort(session, block)
         return True
-    add_layer(session, block.entry, node)
-    block.lines.append("  " + node.source)
+    _block_item(session, block, node)
     return False
 
 
-def _abort(session: Session, block: PromptBlock) -> None:
+def _block_item(session: Session, block: PromptBlock, node: Node) -> None:
+    """A line inside a block that does not close it: a layer, `undo`, or a statement that only looks."""
+    if node.kind == "statement" and node.name == "undo":
+        _undo(session, block, node)
+    elif node.kind == "statement":
+        from shell import statements
+        statements.handler(node.name)(session, node)
+    else:
+        add_layer(session, block.entry, node)
+        block.lines.append("  " + node.source)
+
+
+def _undo(session: Session, block: PromptBlock, node: Node) -> None:
+    """Take back the block's last layer line (its layer, its name number and its source line)."""
+    entry = block.entry
+    kept = block.extended[1] if block.extended is not None else 0     # an extended model keeps its own layers
+    if len(entry.layers) <= kept:
+        raise node.error("there is no layer line in this block to take back",
+                         "`abort` discards the block, `end` closes it")
+    layer_node, name = entry.layers.pop()
+    block.lines.pop()
+    if layer_node.spec.keras == "InputLayer":
+        entry.model.input_layer, entry.input_shape = None, None
+        what = "input"
+    else:
+        layer = entry.model.layers.pop()
+        if "name" not in layer_node.values():
+            entry.counts[snake_case(layer_node.spec.keras)] -= 1
+        what = f"{name} ({type(layer).__name__})"
+    model = entry.model
+    shape = (model.layers[-1].output_shape if model.layers else
+             model.input_layer.output_shape if model.input_layer is not None else None)
+    now = f"output now {format_shape(shape)}" if shape is not None else "no layers left"
+    session.out.print(f"  took back {what}; {now}")
+
+
+def _abort(session: Session, block: PromptBlock, quiet: bool = False) -> None:
+    """Undo an open block: its model goes (the one it replaced comes back), or an extended model loses
+    the added layers; the model that was current before is current again."""
     entry = block.entry
     session.current = block.previous_current
     if block.extended is not None:
@@ -74,12 +129,14 @@ def _abort(session: Session, block: PromptBlock) -> None:
         del entry.model.layers[n_model:]
         del entry.layers[n_entry:]
         entry.counts = counts
-        session.out.note(f"model '{entry.name}': {added} added layer{'s' if added != 1 else ''} discarded")
-        return
-    del session.models[entry.name]
-    if block.replaced is not None:
-        session.models[block.replaced.name] = block.replaced
-    session.out.note(f"model '{entry.name}' discarded")
+        what = f"model '{entry.name}': {added} added layer{'s' if added != 1 else ''} discarded"
+    else:
+        del session.models[entry.name]
+        if block.replaced is not None:
+            session.models[block.replaced.name] = block.replaced
+        what = f"model '{entry.name}' discarded"
+    if not quiet:
+        session.out.note(what)
 
 
 # --- building ------------------------------------------------------------------------------------------
@@ -114,7 +171,7 @@ def start_model(session: Session, node: Node) -> ModelEntry:
 
 
 def add_layer(session: Session, entry: ModelEntry, node: Node) -> None:
-    spec: registry.LayerSpec = node.spec
+    spec: LayerSpec = node.spec
     model = entry.model
     if spec.keras == "InputLayer":
         if model.layers or model.input_layer is not None:
@@ -143,14 +200,19 @@ def add_layer(session: Session, entry: ModelEntry, node: Node) -> None:
     try:
         layer = spec.build(values, name=name)
         model.add(layer)
+    except MemoryError as exc:          # the size asked for (e.g. dense 100000000000): at the layer's line
+        raise node.error(f"layer '{name}': {memory_message(exc)}", "ask for fewer units or filters") from None
     except ShapeError as exc:
         raise node.error(str(exc), LayerShapes.after(session, entry).hint()) from None
     except (ValueError, ModelError) as exc:
         raise engine_error(exc, node) from None
     _count_name(entry.counts, spec, values)
     entry.layers.append((node, name))
-    label = f"{name} ({type(layer).__name__})"
-    session.out.print(f"  {label:<34} {format_shape(layer.output_shape):<22} {layer.count_params():>9,} params")
+    label, shape, params = f"{name} ({type(layer).__name__})", format_shape(layer.output_shape), layer.count_params()
+    if session.out.console.width >= 80:
+        session.out.print(f"  {label:<34} {shape:<22} {params:>9,} params")
+    else:                               # a narrow terminal: no alignment, so the line fits
+        session.out.print(f"  {label} {shape} {params:,} params")
 
 
 def finish_model(session: Session, entry: ModelEntry, end: Node | None) -> None:
@@ -174,20 +236,20 @@ def rebuild(entry: ModelEntry, l2: float | None = None) -> Sequential:
         if spec.keras == "InputLayer":
             continue
         values = node.values()
-        if l2 is not None and registry.find_option(spec, "l2") is not None:
+        if l2 is not None and lookup.find_option(spec, "l2") is not None:
             values["l2"] = l2
         model.add(spec.build(values, name=name))
     return model
 
 
-def _layer_name(counts: dict, spec: registry.LayerSpec, values: dict) -> str:
+def _layer_name(counts: dict, spec: LayerSpec, values: dict) -> str:
     """The layer's name=, else Keras's numbering within the model: dense, dense_1, ..."""
     base = snake_case(spec.keras)
     count = counts.get(base, 0)
     return values.get("name") or (base if count == 0 else f"{base}_{count}")
 
 
-def _count_name(counts: dict, spec: registry.LayerSpec, values: dict) -> None:
+def _count_name(counts: dict, spec: LayerSpec, values: dict) -> None:
     """Take the number _layer_name gave (after the layer was accepted)."""
     if "name" not in values:
         base = snake_case(spec.keras)

@@ -9,10 +9,11 @@ import numpy as np
 
 from engine.backends import BackendUnavailable
 from engine.datasets import DataError
+from engine.download import DownloadError
 from engine.layers import ShapeError
 from engine.models import ModelError
 from shell.errors import NNError, closest
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_number
 from shell.state import ModelEntry
 
@@ -24,7 +25,7 @@ _ENGINE_WORDS = {"kernel_size": "kernel", "pool_size": "pool", "dilation_rate": 
 
 def engine_error(exc: BaseException, node: Node, at: str | None = None) -> NNError:
     """An engine exception as an NNError at the option it names (or at `at`, or the statement)."""
-    message = str(exc).strip() or type(exc).__name__
+    message = os_error_message(exc) if isinstance(exc, OSError) else str(exc).strip() or type(exc).__name__
     if at is None:
         at = _option_named_in(message, node)
     if at is None and isinstance(exc, (DataError, OSError)) and "path" in node.args:
@@ -34,16 +35,37 @@ def engine_error(exc: BaseException, node: Node, at: str | None = None) -> NNErr
         hint = "`backend` lists the backends that run here"
     elif isinstance(exc, ShapeError):
         hint = "`summary` shows the model's shapes; `data` printed the data's"
+    elif isinstance(exc, DownloadError):
+        hint = "`help data` shows mirror= and download=; NNLAB_DATA sets the data folder"
     elif isinstance(exc, DataError):
         hint = "check the file and its format (help data)"
     elif isinstance(exc, ModelError) and "compile" in message:
         hint = "compile optimizer=... loss=... first"
+    elif isinstance(exc, FileNotFoundError):
+        hint = "create the folder first or give another path (relative paths go into the output folder: `set out`)"
     elif isinstance(exc, OSError):
         hint = "check the path and the permissions"
     if hint is None and node.spec is not None:
         hint = f"`help {node.spec.name}` shows the options" if node.kind == "statement" else \
             f"`layers {node.spec.name}` shows the options"
     return node.error(message, hint, at=at)
+
+
+def os_error_message(exc: OSError) -> str:
+    """A sentence for a file error instead of "[Errno 2] No such file or directory: 'x'"."""
+    reason = (exc.strerror or str(exc)).lower()
+    if not exc.filename:
+        return reason
+    path = Path(os.fsdecode(exc.filename))
+    if isinstance(exc, FileNotFoundError):
+        folder = next((parent for parent in reversed(path.parents) if not parent.exists()), None)
+        return (f"the folder {folder} does not exist (needed for {path})" if folder is not None else
+                f"{path} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return f"{path} is a folder, not a file"
+    if isinstance(exc, PermissionError):
+        return f"not allowed to use {path} (permission denied)"
+    return f"{path}: {reason}"
 
 
 @contextlib.contextmanager

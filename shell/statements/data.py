@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine import datasets
+from engine import datachecks, datasets, download, files, resources
 from engine.datasets import DataError
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.lexer import split_lines
+from shell.language.parser import Node
 from shell.output import format_shape
 from shell.state import Data
 from shell.statements.common import engine_errors, input_path
@@ -23,29 +24,30 @@ if TYPE_CHECKING:
 def st_data(session: Session, node: Node) -> None:
     start = time.perf_counter()
     with engine_errors(node):
-        data = globals()["data_" + node.sub](node)      # data_digits for `data digits` (the registry's forms)
+        data = globals()["data_" + node.sub](session, node)    # data_digits for `data digits` (registry forms)
     session.data = data
     session.last_extrapolation = None
     session.done(f"data {data.name}: {data.describe()}", time.perf_counter() - start)
 
 
-def data_digits(node: Node) -> Data:
+def data_digits(session: Session, node: Node) -> Data:
     (xtr, ytr), (xte, yte) = datasets.digits(train_fraction=node.get("train"), seed=node.get("seed"),
                                              one_hot=node.get("one_hot"))
     return Data("digits", xtr, ytr, xte, yte, note="8x8 images, values 0-16 (not rescaled)")
 
 
-def data_sine(node: Node) -> Data:
+def data_sine(session: Session, node: Node) -> Data:
     n, train, step, seed = node.get("n"), node.get("train"), node.get("step"), node.get("seed")
     if train >= n:
         raise node.error(f"train must be smaller than n ({n})", "e.g. data sine n=1000 train=800", at="train")
+    _require_window_memory(node, n, step, "n")
     (xtr, ytr), (xte, yte) = datasets.sine_windows(n=n, train_size=train, step=step, seed=seed)
     t, series = datasets.sine_series(n, seed)
     return Data("sine", xtr, ytr, xte, yte, series=series, series_x=t, train_points=train,
                 note=f"samples are 1 time step with {step} features")
 
 
-def data_energies(node: Node) -> Data:
+def data_energies(session: Session, node: Node) -> Data:
     path = input_path(node, "path", must_exist=True) if node.has("path") else None
     x, y = datasets.energies(path)
     train = node.get("train")
@@ -67,8 +69,12 @@ def data_energies(node: Node) -> Data:
     return data
 
 
-def _images(node: Node, name: str, loader) -> Data:
-    path = input_path(node, "path", must_exist=True) if node.has("path") else None
+def _images(session: Session, node: Node, name: str, loader) -> Data:
+    if node.has("path"):
+        path = input_path(node, "path", must_exist=True)
+    else:       # the data folder, where the files are downloaded on first use
+        path = download.fetch(name, download=node.get("download"), mirror=node.get("mirror"),
+                              console=session.out.console)
     (xtr, ytr), (xte, yte) = loader(path)
     limit = node.get("limit")
     if limit:
@@ -81,12 +87,12 @@ def _images(node: Node, name: str, loader) -> Data:
     return Data(name, xtr, ytr, xte, yte, note=f"pixels scaled: {scale}")
 
 
-def data_mnist(node: Node) -> Data:
-    return _images(node, "mnist", datasets.load_mnist)
+def data_mnist(session: Session, node: Node) -> Data:
+    return _images(session, node, "mnist", datasets.load_mnist)
 
 
-def data_cifar10(node: Node) -> Data:
-    return _images(node, "cifar10", datasets.load_cifar10)
+def data_cifar10(session: Session, node: Node) -> Data:
+    return _images(session, node, "cifar10", datasets.load_cifar10)
 
 
 def _scale_images(images: np.ndarray, scale: str) -> np.ndarray:
@@ -98,7 +104,7 @@ def _scale_images(images: np.ndarray, scale: str) -> np.ndarray:
     return images
 
 
-def data_csv(node: Node) -> Data:
+def data_csv(session: Session, node: Node) -> Data:
     path = input_path(node, "path", must_exist=True)
     names, table = _read_csv(path)
     fraction = node.get("train")
@@ -129,27 +135,22 @@ def data_csv(node: Node) -> Data:
 
 
 def _read_csv(path: Path):
-    """(column names, float table) from a CSV file with an optional header line; DataError on bad rows."""
+    """(column names, float table) from a CSV file with an optional header line; DataError on bad rows. The
+    errors name lines and fields, never what they hold (the file may be anything: /proc/self/environ)."""
+    if not path.name.lower().endswith(".csv"):          # so that no error shows a line of another kind of file
+        raise DataError(f"cannot read {path}: data csv reads CSV files, whose names end in .csv")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1)
+        text = files.read_text(path, "a CSV table")
+    except files.FileError as exc:
+        raise DataError(str(exc)) from None
+    lines = [(n, line) for n, line in enumerate(split_lines(text), start=1)
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise DataError(f"{path} is empty")
     first = [f.strip() for f in lines[0][1].split(",")]
-
-    def is_number(field_text):
-        try:
-            float(field_text)
-            return True
-        except ValueError:
-            return False
-
-    header = not all(is_number(f) for f in first)
+    header = not all(_is_number(f) for f in first)
     names = first if header else [str(i) for i in range(len(first))]
-    rows = []
+    rows, numbers = [], []
     for number, line in (lines[1:] if header else lines):
         fields = line.split(",")
         if len(fields) != len(names):
@@ -157,10 +158,26 @@ def _read_csv(path: Path):
         try:
             rows.append([float(f) for f in fields])
         except ValueError:
-            raise DataError(f"{path}, line {number}: not all numbers: {line.strip()!r}") from None
+            column = next(i for i, f in enumerate(fields, start=1) if not _is_number(f))
+            raise DataError(f"{path}, line {number}: value {column} is not a number") from None
+        numbers.append(number)
     if not rows:
         raise DataError(f"{path} has a header but no data rows")
-    return names, np.array(rows, dtype=np.float64)
+    table = np.array(rows, dtype=np.float64)
+    finite = np.isfinite(table)
+    if not finite.all():
+        bad = np.argwhere(~finite)[0]
+        raise DataError(f"{path}: {int(table.size - finite.sum())} values are NaN or infinite (the first on line "
+                        f"{numbers[bad[0]]}, value {bad[1] + 1}); expected finite numbers")
+    return names, table
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
 
 
 def _select_columns(node: Node, option: str, names: list[str], items) -> list[int]:
@@ -181,39 +198,57 @@ def _select_columns(node: Node, option: str, names: list[str], items) -> list[in
     return columns
 
 
-def data_npz(node: Node) -> Data:
+def data_npz(session: Session, node: Node) -> Data:
     path = input_path(node, "path", must_exist=True)
+    if not path.name.lower().endswith(".npz"):
+        raise node.error(f"cannot read {path}: data npz reads .npz archives, whose names end in .npz", at="path")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise node.error(f"cannot read {path} as .npz: {exc}", "write it with numpy.savez", at="path") from None
-    with archive:
-        keys = list(archive.files)
+        arrays = files.read_npz(path, "arrays (an .npz file)")
+    except files.FileError as exc:
+        raise node.error(str(exc), "write it with numpy.savez (plain numeric arrays)", at="path") from None
+    keys = list(arrays)
+    shown = ", ".join(keys[:12]) + (", ..." if len(keys) > 12 else "")
 
-        def pick(option, candidates, required):
-            key = node.value(option)
+    def pick(option, candidates, required):
+        key = node.value(option)
+        if key is None:
+            key = next((k for k in candidates if k in keys), None)
             if key is None:
-                key = next((k for k in candidates if k in keys), None)
-                if key is None:
-                    if required:
-                        raise node.error(f"{path.name} has none of the keys {', '.join(candidates)}",
-                                         f"name the key: {option}=KEY (keys: {', '.join(keys)})")
-                    return None
-            if key not in keys:
-                raise node.error(f"{path.name} has no key '{key}'", did_you_mean(key, keys, "keys"), at=option)
-            return np.asarray(archive[key])
+                if required:
+                    raise node.error(f"{path.name} has none of the keys {', '.join(candidates)}",
+                                     f"name the key: {option}=KEY (keys: {shown})")
+                return None
+        if key not in keys:
+            raise node.error(f"{path.name} has no key '{key}'", did_you_mean(key, keys, "keys"), at=option)
+        array = datachecks.check_numbers(arrays[key], f"array '{key}'", str(path))
+        if array.ndim == 0:
+            raise node.error(f"{path.name}: array '{key}' is a single number; expected one row per sample",
+                             at=option if node.has(option) else None)
+        datachecks.check_finite(array, f"array '{key}'", str(path))
+        return array
 
-        x = pick("x", ("x", "x_train"), True)
-        y = pick("y", ("y", "y_train"), True)
-        x_test = pick("x_test", ("x_test",), False)
-        y_test = pick("y_test", ("y_test",), False)
+    x = pick("x", ("x", "x_train"), True)
+    y = pick("y", ("y", "y_train"), True)
+    x_test = pick("x_test", ("x_test",), False)
+    y_test = pick("y_test", ("y_test",), False)
     if len(x) != len(y):
         raise node.error(f"x has {len(x)} samples but y has {len(y)}")
+    datachecks.check_not_empty(x, "x", str(path))
     x = x.astype(np.float32) if not np.issubdtype(x.dtype, np.floating) else x
     if x_test is None or y_test is None:
         cut = int(math.floor(len(x) * node.get("train")))
         x, y, x_test, y_test = x[:cut], y[:cut], x[cut:], y[cut:]
     return Data(f"npz {path.name}", x, y, x_test, y_test)
+
+
+def _require_window_memory(node: Node, points: int, size: int, at: str) -> None:
+    """Windows of `size` over `points` values (float64, a float32 copy for training, the split): refuse before
+    allocating what the machine does not have."""
+    try:
+        resources.require_memory(3 * 8 * points * (size + 1), f"{node.form.full_name} with {points:,} points and "
+                                 f"windows of {size}", "use fewer points or a smaller window")
+    except resources.ResourceError as exc:
+        raise node.error(str(exc), at=at) from None
 
 
 # --- window --------------------------------------------------------------------------------------------
@@ -235,6 +270,7 @@ def st_window(session: Session, node: Node) -> None:
 def _window_into(data: Data, node: Node, size: int, train: int, layout: str, window_at: str, train_at: str) -> None:
     """Cut `data.series` into windows of `size` -> the next value; targets before `train` are for training."""
     series = np.asarray(data.series, dtype=np.float64)
+    _require_window_memory(node, len(series), size, window_at)
     if train > len(series):
         raise node.error(f"train={train} is more than the {len(series)} points of the series", at=train_at)
     if size >= train:

@@ -8,8 +8,10 @@ import numpy as np
 
 import engine
 from engine import datasets
-from shell.language import Node
+from shell import writing
+from shell.language.parser import Node
 from shell.statements.common import engine_errors
+from shell.statements.plotting import write_plot
 
 if TYPE_CHECKING:
     from shell.interpreter import Session
@@ -49,12 +51,9 @@ def demo_polynomial(session: Session, node: Node) -> None:
     session.out.print(f"cost: the convolution needs {len(a) * len(b)} multiplications; the dense matrix product "
                       f"T(alpha)·beta does {n * len(b)} and T(beta)·alpha {n * len(a)}, most of them with zeros")
     if node.has("to"):
-        path = session.output_path(node, "to")
-        with engine_errors(node, at="to"):
-            result = plots.plot_signal(None, {"alpha (p)": a, "beta (s)": b, "delta = alpha * beta": c},
-                                       path, title="polynomial product = convolution of coefficients",
-                                       xlabel="power of t", ylabel="coefficient")
-        session.out.print(f"wrote {result}")
+        write_plot(session, node, writing.path_of(session, node, "to"), lambda p: plots.plot_signal(
+            None, {"alpha (p)": a, "beta (s)": b, "delta = alpha * beta": c}, p,
+            title="polynomial product = convolution of coefficients", xlabel="power of t", ylabel="coefficient"))
 
 
 def demo_filters(session: Session, node: Node) -> None:
@@ -104,7 +103,7 @@ def demo_filters(session: Session, node: Node) -> None:
     session.out.print(f"the engine's conv2d ({session.backend_name} backend) with these {len(names)} filters as one "
                       f"(3, 3, 1, {len(names)}) kernel gives the same maps: {verdict} (largest difference {error:.1e})")
     if node.has("to"):
-        path = session.output_path(node, "to")
+        path, kernel_path = writing.derived_paths(node, writing.path_of(session, node, "to"))
         shown = image
         label = f"{source} image {index}"
         if shown.shape != formula.shape[:2]:           # valid padding: crop the image to the response size
@@ -112,15 +111,11 @@ def demo_filters(session: Session, node: Node) -> None:
             shown = shown[dh:dh + formula.shape[0], dw:dw + formula.shape[1]]
             label += " (cropped)"
         maps = np.concatenate([shown[:, :, None], formula], axis=-1)
-        kernel_path = path.with_name(f"{path.stem}_kernels{path.suffix or '.png'}")
-        with engine_errors(node, at="to"):
-            result = plots.plot_feature_maps(maps, path, labels=[label, *names],
-                                             title=f"hand-made 3x3 filters on {source} image {index} "
-                                                   f"(padding {padding})")
-            kernels_result = plots.plot_filters(kernels, kernel_path, labels=names,
-                                                title="hand-made filters")
-        session.out.print(f"wrote {result}")
-        session.out.print(f"wrote {kernels_result}")
+        write_plot(session, node, path, lambda p: plots.plot_feature_maps(
+            maps, p, labels=[label, *names], title=f"hand-made 3x3 filters on {source} image {index} "
+                                                    f"(padding {padding})"))
+        write_plot(session, node, kernel_path, lambda p: plots.plot_filters(kernels, p, labels=names,
+                                                                            title="hand-made filters"))
 
 
 def _polynomial_text(coefficients) -> str:

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shell.language import Node
+from engine.resources import MAX_GRID_CELLS
+from shell import writing
+from shell.language.parser import Node
 from shell.output import format_number, format_shape
 from shell.statements.blocks import rebuild
 from shell.statements.common import engine_errors, need_compiled
@@ -67,14 +69,11 @@ def st_extrapolate(session: Session, node: Node) -> None:
     session.last_extrapolation = {"model": entry.name, "x": np.asarray(x), "y_true": series, "y_pred": predicted,
                                   "known": known}
     if node.has("csv"):
-        path = session.output_path(node, "csv")
-        with engine_errors(node, at="csv"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savetxt(path, np.column_stack([x, series, predicted]), delimiter=",", header="x,true,predicted",
-                       comments="", fmt="%.10g")
-        session.out.print(f"wrote {path}")
+        path = writing.write_table(session, node, "csv", np.column_stack([x, series, predicted]),
+                                   ["x", "true", "predicted"], "%.10g")
+        session.out.wrote(path)
     if node.has("to"):
-        plot_predictions(session, node, session.output_path(node, "to"), entry)
+        plot_predictions(session, node, writing.path_of(session, node, "to"), entry)
     session.done(f"extrapolated {entry.name}", elapsed)
 
 
@@ -93,6 +92,10 @@ def st_grid(session: Session, node: Node) -> None:
     lambdas = list(node.get("l2"))
     epochs, batch_size = session.epochs(node), node.get("batch_size")
     cells = len(etas) * len(lambdas)
+    if cells > MAX_GRID_CELLS:
+        raise node.error(f"a grid of {len(etas)} learning rates x {len(lambdas)} l2 values has {cells:,} cells, "
+                         f"more than the limit of {MAX_GRID_CELLS:,} (each cell trains a model)",
+                         "use fewer values, e.g. lr=logspace(-5,1,7) l2=logspace(-5,1,7)", at="lr")
     done = [0]
 
     def build_model(eta, lmbd):
@@ -128,5 +131,5 @@ def st_grid(session: Session, node: Node) -> None:
         session.out.print(f"best test accuracy {format_number(float(result['test_accuracy'][i][j]))} "
                           f"at lr={etas[i]:g}, l2={lambdas[j]:g}")
     if node.has("to"):
-        plot_grid(session, node, session.output_path(node, "to"))
+        plot_grid(session, node, writing.path_of(session, node, "to"))
     session.done(f"grid of {cells} models", elapsed)

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shell.language import Node
+from shell import writing
+from shell.language.parser import Node
 from shell.output import format_number, format_shape
 from shell.state import Data, ModelEntry
 from shell.statements.common import engine_errors
@@ -70,13 +71,12 @@ def st_gan(session: Session, node: Node) -> None:
         session.out.warning(f"gan training stopped by Ctrl-C after {done} finished epoch{'s' if done != 1 else ''}; "
                             "both models keep their weights")
     if node.has("csv") and done:
-        path = session.output_path(node, "csv")
-        with engine_errors(node, at="csv"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
-            np.savetxt(path, table, delimiter=",", header="epoch,gen_loss,disc_loss", comments="",
-                       fmt=["%d", "%.8g", "%.8g"])
-        session.out.print(f"wrote {path}")
+        table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
+        path = writing.write_table(session, node, "csv", table, ["epoch", "gen_loss", "disc_loss"],
+                                   ["%d", "%.8g", "%.8g"])
+        session.out.wrote(path)
+    if interrupted and session.in_script:
+        raise KeyboardInterrupt(f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
     last = (f"; gen_loss {format_number(finished['gen_loss'][-1])}  disc_loss "
             f"{format_number(finished['disc_loss'][-1])}") if done else ""
     session.done(f"trained gan {generator.name}/{discriminator.name}: {done} epoch{'s' if done != 1 else ''} of "

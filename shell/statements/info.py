@@ -5,9 +5,13 @@ import time
 from typing import TYPE_CHECKING
 
 import engine
-from shell import registry
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
+from shell.registry import lookup
+from shell.registry.layer_table import LAYERS
+from shell.registry.specs import Command, LayerSpec
+from shell.registry.statement_table import BLOCK_KEYWORDS, STATEMENTS
+from shell.registry.value_sets import VALUE_SETS, value_set
 from shell.statements.common import engine_errors
 
 if TYPE_CHECKING:
@@ -20,28 +24,28 @@ def st_help(session: Session, node: Node) -> None:
         _help_overview(session)
         return
     word = topic.lower()
-    stmt = registry.find_statement(word)
-    layer = registry.find_layer(word)
+    stmt = lookup.find_statement(word)
+    layer = lookup.find_layer(word)
     if stmt is not None:
         _help_statement(session, stmt)
     elif layer is not None:
         _help_layer(session, layer)
     elif word == "language":
-        from shell.language import GRAMMAR
+        from shell.language.parser import GRAMMAR
         session.out.raw(GRAMMAR)
-    elif word in registry.BLOCK_KEYWORDS:
-        session.out.print(f"{word}: {registry.BLOCK_KEYWORDS[word]} (inside `model NAME ... end`)")
-    elif word in registry.VALUE_SETS:
-        session.out.print(f"{word}: {', '.join(registry.value_set(word))}")
+    elif word in BLOCK_KEYWORDS:
+        session.out.print(f"{word}: {BLOCK_KEYWORDS[word]} (inside `model NAME ... end`)")
+    elif word in VALUE_SETS:
+        session.out.print(f"{word}: {', '.join(value_set(word))}")
     else:
-        for name in registry.VALUE_SETS:
-            if name not in ("topics", "layers") and word in registry.value_set(name):
-                session.out.print(f"{word} is one of the {name}: {', '.join(registry.value_set(name))}")
+        for name in VALUE_SETS:
+            if name not in ("topics", "layers") and word in value_set(name):
+                session.out.print(f"{word} is one of the {name}: {', '.join(value_set(name))}")
                 break
 
 
 def _help_overview(session: Session) -> None:
-    rows = [(s.name + (f" ({', '.join(s.aliases)})" if s.aliases else ""), s.help) for s in registry.STATEMENTS]
+    rows = [(s.name + (f" ({', '.join(s.aliases)})" if s.aliases else ""), s.help) for s in STATEMENTS]
     session.out.table(("statement", "what it does"), rows, justify=("left", "left"))
     session.out.print("Inside `model NAME ... end`: one layer per line (`layers` lists them), `end` closes the block.")
     session.out.print("`help TOPIC` for a statement, a layer, a value set (activations, optimizers, losses, "
@@ -61,7 +65,7 @@ def _options_table(session: Session, options) -> None:
             session.out.note("* may be written without its name, in this order")
 
 
-def _help_statement(session: Session, stmt: registry.Command) -> None:
+def _help_statement(session: Session, stmt: Command) -> None:
     session.out.heading(f"{stmt.name}: {stmt.help}")
     if stmt.details:
         session.out.print(stmt.details)
@@ -79,7 +83,7 @@ def _help_statement(session: Session, stmt: registry.Command) -> None:
             session.out.print("    " + line)
 
 
-def _help_layer(session: Session, spec: registry.LayerSpec) -> None:
+def _help_layer(session: Session, spec: LayerSpec) -> None:
     session.out.heading(f"{spec.name} ({spec.keras}): {spec.help}")
     session.out.print(f"usage: {spec.usage()}")
     if spec.shape_rule:
@@ -91,10 +95,10 @@ def _help_layer(session: Session, spec: registry.LayerSpec) -> None:
 def st_layers(session: Session, node: Node) -> None:
     name = node.value("layer")
     if name is not None:
-        _help_layer(session, registry.find_layer(name))
+        _help_layer(session, lookup.find_layer(name))
         return
     rows = [(spec.name, spec.keras, spec.usage().split(" ", 1)[1] if " " in spec.usage() else "")
-            for spec in registry.LAYERS]
+            for spec in LAYERS]
     session.out.table(("layer", "engine class", "options"), rows, justify=("left", "left", "left"))
     session.out.note("`layers NAME` or `help NAME` for one layer's options, shape rule and an example")
 

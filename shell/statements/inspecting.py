@@ -10,7 +10,7 @@ import numpy as np
 
 import engine
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
 from shell.state import ModelEntry
 from shell.statements.common import engine_errors
 
@@ -69,7 +69,7 @@ def st_compare(session: Session, node: Node) -> None:
     backends = [REFERENCE] + [name for name in runnable if name != REFERENCE]
     start = time.perf_counter()
     inputs = _inputs(session, entry, node.get("batch"), np.random.default_rng(session.seed))
-    rows, totals = [], {name: 0.0 for name in backends}
+    rows, totals, notes = [], {name: 0.0 for name in backends}, []
     worst = {name: 0.0 for name in backends}
     for layer in layers:
         x = inputs[entry.model.layers.index(layer)]
@@ -83,6 +83,7 @@ def st_compare(session: Session, node: Node) -> None:
             worst[row.backend] = max(worst[row.backend], row.max_diff)
             grads = ", ".join(f"{key} {_diff(v)}" for key, v in row.grad_diffs.items()) or "no gradients"
             reference = row.backend == REFERENCE
+            notes += [f"{layer.name} on {row.backend}: {note}" for note in row.notes]
             rows.append((layer.name, row.backend, f"{row.ms:.3f}", f"{row.speedup:.2f}x",
                          "reference" if reference else _diff(row.output_diff),
                          "reference" if reference else grads))
@@ -90,6 +91,10 @@ def st_compare(session: Session, node: Node) -> None:
                       justify=("left", "left", "right", "right", "right", "left"))
     session.out.note(f"batch of {len(inputs[0])}, median of {node.get('repeat')} runs after a warm-up; "
                      f"diff = max|a - numpy| / max|numpy|; x is the input's gradient")
+    if notes:
+        session.out.print("why:")
+        for note in notes:
+            session.out.print(f"  {note}")
     descriptions = {name: description for name, description, _ in engine.backends.describe_backends()}
     for name in backends:
         if name != REFERENCE and name not in missing and totals[name] > 0:
@@ -102,7 +107,7 @@ def st_compare(session: Session, node: Node) -> None:
 
 
 def st_kernel(session: Session, node: Node) -> None:
-    from engine.tools.kernel_source import kernel_sources
+    from engine.tools.kernel_source import kernel_sources, summary
 
     op = node.value("op")
     backend = node.value("backend") or session.backend_name
@@ -110,14 +115,13 @@ def st_kernel(session: Session, node: Node) -> None:
         sources = kernel_sources(op, backend)
     if not sources:
         raise node.error(f"no {backend} kernel found for {op}", at="op")
+    session.out.note(summary(backend, sources))
+    session.out.note("in call order: " + " -> ".join(source.name for source in sources))
+    session.out.print()
     for source in sources:
-        session.out.heading(f"{source.name}  ({backend}: {source.where})")
-        if session.out.terminal:
-            from rich.syntax import Syntax
-            session.out.console.print(Syntax(source.source, source.language, theme="monokai",
-                                             background_color="default"))
-        else:
-            session.out.raw(source.source)
+        session.out.heading(f"{source.name}  [{source.kind}]  {source.where}")
+        session.out.note(source.launch)
+        session.out.code(source.source, source.language)
         session.out.print()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
 from shell.statements.common import engine_errors, need_compiled
 

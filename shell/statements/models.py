@@ -4,9 +4,9 @@ from __future__ import annotations
 import inspect
 from typing import TYPE_CHECKING
 
-from shell import registry
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
+from shell.registry.value_sets import value_set
 from shell.statements.common import engine_error, engine_errors
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def compile_parts(node: Node, lr: float | None = None):
         if not node.has(option):
             continue
         if not _accepts(cls, option):
-            users = [n for n in registry.value_set("optimizers") if _accepts(type(optimizers.get(n)), option)]
+            users = [n for n in value_set("optimizers") if _accepts(type(optimizers.get(n)), option)]
             raise node.error(f"optimizer {name} has no option {option}", f"{option} works with: {', '.join(users)}",
                              at=option, key=True)
         kwargs[option] = node.value(option)
@@ -79,4 +79,12 @@ def st_summary(session: Session, node: Node) -> None:
     if not entry.model.built:
         raise node.error(f"model '{entry.name}' is not built yet", "give it an input shape")
     from engine.summary import render_summary
-    session.out.raw(render_summary(entry.model))
+    out = session.out
+    # Keras's 88 columns, narrower on a narrower terminal (the columns keep their ratios; long names wrap)
+    session.out.raw(render_summary(entry.model, max(40, min(88, out.console.width - 4)) if out.terminal else None))
+
+
+def st_undo(session: Session, node: Node) -> None:
+    """`undo` outside a block (inside one, blocks.py takes back the last layer line)."""
+    raise node.error("there is no open model block to take a layer back from",
+                     "`undo` works between `model NAME` and `end`; to change a finished model, define it again")

@@ -1,4 +1,5 @@
-"""`plot FORM ...`: history, predictions, grid, images, filters, featuremaps, samples (PNG files)."""
+"""`plot FORM ...`: history, predictions, grid, images, filters, featuremaps, samples (PNG, SVG or PDF files,
+written through shell.writing)."""
 from __future__ import annotations
 
 import time
@@ -8,10 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.viz import textplot
-from shell import registry
+from shell import writing
 from shell.errors import did_you_mean
-from shell.language import Node
+from shell.language.parser import Node
 from shell.output import format_shape
+from shell.registry import lookup
 from shell.state import ModelEntry
 from shell.statements.common import engine_errors, label_text
 
@@ -21,9 +23,9 @@ if TYPE_CHECKING:
 
 def st_plot(session: Session, node: Node) -> None:
     start = time.perf_counter()
-    owner = node.value("model") if registry.find_option(node.form, "model") is not None else None
+    owner = node.value("model") if lookup.find_option(node.form, "model") is not None else None
     default = f"{owner or session.current or 'nnlab'}_{node.sub}.png"
-    path = session.output_path(node, "to", default=default)
+    path = writing.path_of(session, node, "to", default=default)
     globals()["plot_" + node.sub](session, node, path)      # plot_history for `plot history` (the registry's forms)
     session.done(f"plot {node.sub}", time.perf_counter() - start)
 
@@ -37,9 +39,17 @@ def plot_history(session: Session, node: Node, path: Path) -> None:
     if _text_chart(session, node, lambda width, unicode: textplot.history_charts(
             entry.history, width=width, unicode=unicode, title=title, ylim=node.value("ylim"))):
         return
-    with engine_errors(node, at="to"):
-        result = plots.plot_history(entry.history, path, ylim=node.value("ylim"), title=title)
-    session.out.print(f"wrote {result}")
+    write_plot(session, node, path, lambda p: plots.plot_history(entry.history, p, ylim=node.value("ylim"),
+                                                                 title=title))
+
+
+def write_plot(session: Session, node: Node, path: Path, draw, option: str = "to") -> None:
+    """Claim `path` (shell.writing: suffix, folder, overwrite), draw(path) the figure into it, say so."""
+    writing.claim(session, node, option, path)
+    with engine_errors(node, at=option):
+        result = draw(path)
+    writing.wrote(session, result)
+    session.out.wrote(result)
 
 
 def _text_chart(session: Session, node: Node, draw) -> bool:
@@ -78,9 +88,7 @@ def plot_predictions(session: Session, node: Node, path: Path, entry: ModelEntry
             {"true": y_true, "predicted": y_pred}, x=x, width=width, unicode=unicode, title=title,
             xlabel=f"x (training: {textplot.format_tick(region[0])} to {textplot.format_tick(region[1])})")):
         return
-    with engine_errors(node, at="to"):
-        result = plots.plot_series_prediction(x, y_true, y_pred, region, path, title=title)
-    session.out.print(f"wrote {result}")
+    write_plot(session, node, path, lambda p: plots.plot_series_prediction(x, y_true, y_pred, region, p, title=title))
 
 
 def plot_grid(session: Session, node: Node, path: Path) -> None:
@@ -89,12 +97,10 @@ def plot_grid(session: Session, node: Node, path: Path) -> None:
     grid = session.last_grid
     if grid is None:
         raise node.error("there is no grid result yet", "run `grid lr=... l2=... epochs=...` first")
-    for key, title in (("train_accuracy", "Training Accuracy"), ("test_accuracy", "Test Accuracy")):
-        target = path.with_name(f"{path.stem}_{key.split('_')[0]}{path.suffix or '.png'}")
-        with engine_errors(node, at="to"):
-            result = plots.plot_heatmap(np.asarray(grid[key]), list(grid["etas"]), list(grid["lambdas"]), target,
-                                        title, "$\\eta$", "$\\lambda$")
-        session.out.print(f"wrote {result}")
+    for (key, title), target in zip((("train_accuracy", "Training Accuracy"), ("test_accuracy", "Test Accuracy")),
+                                    writing.derived_paths(node, path)):
+        write_plot(session, node, target, lambda p: plots.plot_heatmap(
+            np.asarray(grid[key]), list(grid["etas"]), list(grid["lambdas"]), p, title, "$\\eta$", "$\\lambda$"))
 
 
 def plot_images(session: Session, node: Node, path: Path) -> None:
@@ -108,9 +114,8 @@ def plot_images(session: Session, node: Node, path: Path) -> None:
         raise node.error(f"the {data.name} data are not images (shape {format_shape((None, *x.shape[1:]))})")
     count = min(node.get("count"), len(x))
     labels = [label_text(label) for label in y[:count]] if y is not None else None
-    with engine_errors(node, at="to"):
-        result = plots.plot_image_grid(x[:count], path, labels=labels, title=f"{data.name}: {count} {which} images")
-    session.out.print(f"wrote {result}")
+    write_plot(session, node, path, lambda p: plots.plot_image_grid(x[:count], p, labels=labels,
+                                                                    title=f"{data.name}: {count} {which} images"))
 
 
 def _conv_layer(node: Node, entry: ModelEntry):
@@ -136,10 +141,8 @@ def plot_filters(session: Session, node: Node, path: Path) -> None:
     kernel = getattr(layer, "kernel", None)
     if kernel is None or np.ndim(kernel.numpy()) != 4:
         raise node.error(f"layer '{layer.name}' has no convolution kernel", at="layer")
-    with engine_errors(node, at="to"):
-        result = plots.plot_filters(kernel.numpy(), path,
-                                    title=f"{entry.name}/{layer.name}: {kernel.shape[-1]} filters")
-    session.out.print(f"wrote {result}")
+    write_plot(session, node, path, lambda p: plots.plot_filters(
+        kernel.numpy(), p, title=f"{entry.name}/{layer.name}: {kernel.shape[-1]} filters"))
 
 
 def plot_featuremaps(session: Session, node: Node, path: Path) -> None:
@@ -160,9 +163,8 @@ def plot_featuremaps(session: Session, node: Node, path: Path) -> None:
     if maps.ndim != 3:
         raise node.error(f"layer '{layer.name}' outputs {format_shape((None, *maps.shape))}, not feature maps "
                          "(H, W, C)", at="layer" if node.has("layer") else None)
-    with engine_errors(node, at="to"):
-        result = plots.plot_feature_maps(maps, path, title=f"{entry.name}/{layer.name}: {which} sample {sample}")
-    session.out.print(f"wrote {result}")
+    write_plot(session, node, path, lambda p: plots.plot_feature_maps(
+        maps, p, title=f"{entry.name}/{layer.name}: {which} sample {sample}"))
 
 
 def plot_samples(session: Session, node: Node, path: Path) -> None:
@@ -193,8 +195,6 @@ def plot_samples(session: Session, node: Node, path: Path) -> None:
     if lo >= -1.0 and hi <= 1.0:                # tanh output: show it as the lecture does, x*127.5 + 127.5
         images = np.clip(images * 0.5 + 0.5, 0.0, 1.0)
     trained = f"after {entry.epochs_trained} epoch{'s' if entry.epochs_trained != 1 else ''}"
-    with engine_errors(node, at="to"):
-        result = plots.plot_image_grid(images, path, title=node.value("title")
-                                       or f"{entry.name}: {count} samples {trained}")
     session.out.print(f"{count} images from {what}")
-    session.out.print(f"wrote {result}")
+    write_plot(session, node, path, lambda p: plots.plot_image_grid(
+        images, p, title=node.value("title") or f"{entry.name}: {count} samples {trained}"))

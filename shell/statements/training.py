@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine import random
+from engine.files import FileError
+from engine.models import TrainingDiverged
 from engine.training import Callback
-from shell.language import Node
+from shell import writing
+from shell.language.parser import Node
 from shell.output import format_number, format_shape
-from shell.statements.common import engine_errors, label_text, need_compiled
+from shell.statements.common import engine_errors, input_path, label_text, need_compiled
 
 if TYPE_CHECKING:
     from shell.interpreter import Session
@@ -93,19 +96,28 @@ def st_train(session: Session, node: Node) -> None:
     if node.has("seed"):
         random.set_seed(node.value("seed"))
         session.seed = node.value("seed")
+    checkpoint = writing.target(session, node, "checkpoint") if node.has("checkpoint") else None
+    resume = input_path(node, "resume", must_exist=True) if node.has("resume") else None
     n = len(data.x_train)
     n_fit = int(math.floor(n * (1 - split))) if split else n
     steps = max(1, math.ceil(max(n_fit, 1) / batch_size))
     progress = session.out.training_progress(epochs, steps)
     model = entry.model
-    interrupted = False
+    interrupted, diverged = False, None
     start = time.perf_counter()
     try:
         with engine_errors(node), interrupts() as state, progress:
-            history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                                validation_split=split, validation_data=validation_data,
-                                shuffle=node.get("shuffle"), verbose=0,
-                                callbacks=[progress, *session.train_callbacks, StopOnInterrupt(state)])
+            try:
+                history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
+                                    validation_split=split, validation_data=validation_data,
+                                    shuffle=node.get("shuffle"), verbose=0,
+                                    callbacks=[progress, *session.train_callbacks, StopOnInterrupt(state)],
+                                    checkpoint=checkpoint, resume=resume)
+            except TrainingDiverged as exc:
+                diverged, history = exc, exc.history
+            except FileError as exc:
+                raise node.error(str(exc), "give a checkpoint written by `train ... checkpoint=FILE`; nothing "
+                                 "was changed", at="resume" if resume is not None else "checkpoint") from None
         interrupted = state.interrupted
     except KeyboardInterrupt:
         interrupted = True
@@ -113,15 +125,27 @@ def st_train(session: Session, node: Node) -> None:
     finally:
         if progress.epoch or progress.batch:
             entry.unsaved = True
+        if checkpoint is not None and checkpoint.exists():
+            writing.wrote(session, checkpoint)
     elapsed = time.perf_counter() - start
     finished = len(history.epoch) if history is not None else 0
     if history is not None:
-        entry.add_history(finished, history.history)
+        # a resumed run's history starts with the checkpoint's epochs: new to a fresh session, not to this one
+        known = history.params.get("initial_epoch", 0) if entry.epochs_trained else 0
+        entry.add_history(finished - known, {k: v[known:] for k, v in history.history.items()})
+    if diverged is not None:
+        raise node.error(str(diverged), "lower lr (compile ... lr=...), or check the data for very large values")
     if interrupted:
         where = (f"after epoch {progress.epoch + 1}/{epochs}" if progress.batch >= steps else
                  f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
         session.out.warning(f"training stopped by Ctrl-C {where}; the model keeps its weights and the history "
                             f"keeps {finished} finished epoch{'s' if finished != 1 else ''}")
+        # `save session` records what ran: the finished epochs, and a note on the batches of the unfinished one
+        ran = node.with_value("epochs", str(finished)) if finished else f"# {node.source}"
+        partial = "; the batches of the unfinished epoch changed the weights too" if progress.batch < steps else ""
+        session.recorded = f"{ran}  # stopped by Ctrl-C {where}{partial}"
+        if session.in_script:
+            raise KeyboardInterrupt(f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
     last = {k: v[-1] for k, v in history.history.items()} if history is not None and history.history else {}
     summary = "  ".join(f"{k} {format_number(v)}" for k, v in last.items())
     session.done(f"trained {entry.name}: {finished} epoch{'s' if finished != 1 else ''} of {steps} "
@@ -176,12 +200,8 @@ def st_predict(session: Session, node: Node) -> None:
     session.out.table(columns, table, title=f"{entry.name} on {which} ({len(pred)} samples, output "
                                             f"{format_shape((None, *pred.shape[1:]))})")
     if node.has("to"):
-        path = session.output_path(node, "to")
         flat = pred.reshape(len(pred), -1)
-        header = ",".join(f"pred_{j}" for j in range(flat.shape[1]))
-        with engine_errors(node, at="to"):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            np.savetxt(path, flat, delimiter=",", header=header, comments="", fmt="%.8g")
+        path = writing.write_table(session, node, "to", flat, [f"pred_{j}" for j in range(flat.shape[1])], "%.8g")
         session.out.print(f"wrote {len(flat)} predictions to {path}")
     session.done(f"predicted {len(pred)} samples", elapsed)
 

@@ -7,6 +7,7 @@ Layout of this package:
     library.py          KernelLibrary: loads kernels/*.cu with a RawModule class, launch and argument helpers
     <family>.py         the launch code: shapes, grids and kernel arguments for each kernel of the contract
     emulator/           the `cuda-emu` backend: the same .cu files compiled for the CPU (see its __init__)
+    every_kernel.py     one small run of every kernel, for compute-sanitizer and the emulator's checks
 
 The launch code never imports CuPy: it receives a KernelLibrary holding the array module and the module
 loader. Here that is (cupy, cupy.RawModule); the `cuda-emu` backend passes (numpy, EmuRawModule) and so

@@ -10,7 +10,6 @@ from engine.shapes import window_output_hw
 
 BM, BN, BK = 128, 64, 16          # tile sizes of conv.cu
 THREADS = (16, 16)
-WEIGHT_GRAD_BLOCKS = 528          # split the weight-gradient reduction until about 4 blocks per H100 SM
 
 
 def _geometry(lib, x_shape, y_shape, w_shape, strides, pads, dilation):
@@ -50,7 +49,7 @@ def conv2d_backward_weight(lib, dy, x, w_shape, strides, pads, dilation):
     pixels, cout = dy.size // dy.shape[3], w_shape[3]
     tiles = (blocks(dw.size // cout, BM), blocks(cout, BN))
     slices = blocks(pixels, BK)
-    splits = min(slices, max(1, WEIGHT_GRAD_BLOCKS // (tiles[0] * tiles[1])))
+    splits = min(slices, max(1, lib.limits.weight_grad_blocks // (tiles[0] * tiles[1])))
     chunk = blocks(slices, splits) * BK              # pixels per split, a multiple of BK
     grid = (*tiles, blocks(pixels, chunk))
     lib.launch("conv.cu", "conv2d_backward_weight", dtype, grid, THREADS,

@@ -12,7 +12,9 @@ of family F live in kernels/F.cu.
 from __future__ import annotations
 
 import math
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,25 +25,37 @@ KERNEL_DIR = Path(__file__).with_name("kernels")
 KERNEL_FILES = tuple(f"{family}.cu" for family in FAMILIES)
 CTYPES = dict(zip(FLOAT_DTYPES, ("float", "double")))
 INT32_MAX = 2**31 - 1
-ELEMENTWISE_THREADS, MAX_ELEMENTWISE_BLOCKS = 256, 4096   # grid-stride kernels: block 256, at most 4096 blocks
+#: The kernels that add partial sums of several blocks with atomicAdd, in an order a GPU does not fix:
+#: their results can differ in the last bits from run to run. Every other kernel is bitwise repeatable.
+ATOMIC_KERNELS = ("conv2d_backward_weight", "batch_norm_train_forward", "batch_norm_backward")
+ELEMENTWISE_THREADS = 256                                  # grid-stride kernels: block 256
 ROW_THREADS = (32, 8)                                      # row kernels: one warp per row, 8 rows per block
 
 _INCLUDE = re.compile(r'^#include "([^"]+)"[ \t]*$', re.M)
 _KERNEL = re.compile(r"^__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?(\w+)\s*\(", re.M)
 
 
+def kernel_path(file: str) -> Path:
+    """kernels/<file>, or the file of that name in the folder $NNLAB_CUDA_KERNELS when it has one: a way to
+    try a changed kernel without touching the repository (the mutation test runs planted bugs so)."""
+    override = os.environ.get("NNLAB_CUDA_KERNELS")
+    if override and (Path(override) / file).is_file():
+        return Path(override) / file
+    return KERNEL_DIR / file
+
+
 def kernel_source(file: str) -> str:
-    """kernels/<file> with each `#include "x"` replaced by the text of kernels/x.
+    """kernels/<file> with each `#include "x"` replaced by the text of kernels/x (see kernel_path for both).
 
     `#line` directives keep compiler messages and debuggers pointing at the original files and lines.
     Pasting the headers in (instead of passing an include path) makes the text self-contained, so
     CuPy's and the emulator's caches, both keyed by the text, see every change to a header.
     """
-    path = KERNEL_DIR / file
+    path = kernel_path(file)
     text = path.read_text()
 
     def paste(match):
-        header = KERNEL_DIR / match.group(1)
+        header = kernel_path(match.group(1))
         line = text.count("\n", 0, match.start()) + 2
         return f'#line 1 "{header}"\n{header.read_text()}\n#line {line} "{path}"'
 
@@ -53,16 +67,33 @@ def name_expressions(source: str) -> list[str]:
     return [f"{name}<{ctype}>" for name in _KERNEL.findall(source) for ctype in CTYPES.values()]
 
 
+@dataclass(frozen=True)
+class LaunchLimits:
+    """Caps on the grid sizes the launch code chooses. The defaults suit a GPU. Tests lower them, so that
+    small arrays take the paths that otherwise only large ones reach: several reduction slices per block
+    in the split-K weight gradient, second passes of grid-stride loops, many rows per reduction thread."""
+    elementwise_blocks: int = 4096     # grid-stride kernels: at most this many blocks
+    weight_grad_blocks: int = 528      # conv weight gradient: split the reduction up to about this many
+    #                                    blocks (about 4 per SM of an H100)
+    row_blocks: int = 1024             # batch-norm column sums: at most this many blocks of rows
+
+
 def blocks(count: int, per_block: int) -> int:
     """Blocks needed to cover `count` items, `per_block` each (at least one)."""
     return max(1, math.ceil(count / per_block))
 
 
 class KernelLibrary:
-    """Compiled kernel modules (one per .cu file, loaded on first use) and launch helpers."""
+    """Compiled kernel modules (one per .cu file, loaded on first use) and launch helpers.
 
-    def __init__(self, xp, raw_module):
+    `poison`: fill every array `empty` returns with NaN (floats) or 0xAA bytes (integers), as the emulator
+    does, so that an output element no kernel writes shows up instead of reading as a leftover value.
+    """
+
+    def __init__(self, xp, raw_module, limits: LaunchLimits = LaunchLimits(), poison: bool = False):
         self.xp = xp
+        self.limits = limits
+        self.poison = poison
         self._raw_module = raw_module
         self._modules = {}
         self._functions = {}
@@ -86,7 +117,7 @@ class KernelLibrary:
 
     def launch_elementwise(self, file, kernel, dtype, n, args):
         """Launch a grid-stride kernel over n elements (block 256, grid min(ceil(n / 256), 4096))."""
-        grid = (min(blocks(n, ELEMENTWISE_THREADS), MAX_ELEMENTWISE_BLOCKS),)
+        grid = (min(blocks(n, ELEMENTWISE_THREADS), self.limits.elementwise_blocks),)
         self.launch(file, kernel, dtype, grid, (ELEMENTWISE_THREADS,), args)
 
     def launch_rows(self, file, kernel, dtype, shape, args):
@@ -104,7 +135,13 @@ class KernelLibrary:
 
     def empty(self, shape, dtype):
         self._check_size(math.prod(shape))
-        return self.xp.empty(shape, dtype=dtype)
+        out = self.xp.empty(shape, dtype=dtype)
+        if self.poison:
+            if out.dtype.kind == "f":
+                out.fill(self.xp.nan)
+            else:
+                out.view(self.xp.uint8).fill(0xAA)
+        return out
 
     def zeros(self, shape, dtype):
         self._check_size(math.prod(shape))

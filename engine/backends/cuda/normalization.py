@@ -11,15 +11,14 @@ from engine.backends.contract import compute_dtype
 from engine.backends.cuda.library import blocks
 
 SUM_THREADS = (32, 8)        # channels x row lanes per block of the two reduction kernels
-ROWS_PER_THREAD = 32         # rows each thread of a reduction kernel sums (at least)
-MAX_ROW_BLOCKS = 1024
+ROWS_PER_THREAD = 32         # rows each thread of a reduction kernel sums (at least; lib.limits caps the blocks)
 
 
 def _column_sums(lib, kernel, x, args):
     """sums (2, C) = zero, then normalization.cu's `kernel` adds its two per-channel sums into it."""
     rows, channels = x.size // x.shape[-1], x.shape[-1]
     sums = lib.zeros((2, channels), x.dtype)
-    grid = (blocks(channels, SUM_THREADS[0]), min(blocks(rows, SUM_THREADS[1] * ROWS_PER_THREAD), MAX_ROW_BLOCKS))
+    grid = (blocks(channels, SUM_THREADS[0]), min(blocks(rows, SUM_THREADS[1] * ROWS_PER_THREAD), lib.limits.row_blocks))
     lib.launch("normalization.cu", kernel, x.dtype, grid, SUM_THREADS, (*args, sums, *lib.ints(rows, channels)))
     return sums
 

@@ -125,26 +125,27 @@ def activation_backward(name, dy, x, y, alpha=0.3):
 # ---------------------------------------------------------------- softmax
 
 @njit(**SERIAL_JIT)
-def row_max(row):
+def softmax_row(row, out):
+    """out = softmax(row) = e^(row - max row) / sum_c e^(row[c] - max row); returns (max row, that sum),
+    from which the cross-entropy kernel takes log-softmax = row - max - log sum."""
     top = row[0]
     for c in range(1, row.size):
         top = max(top, row[c])
-    return top
+    total = 0.0
+    for c in range(row.size):
+        out[c] = exp_nonpos(row[c] - top)
+        total += out[c]
+    scale = 1.0 / total
+    for c in range(row.size):
+        out[c] *= scale
+    return top, total
 
 
 @njit(**SERIAL_JIT)
 def _softmax(x, y):
-    """y[r] = e^(x[r] - max x[r]) / sum_c e^(x[r,c] - max x[r]), row by row."""
+    """y[r] = softmax(x[r]), row by row."""
     for r in range(x.shape[0]):
-        row, out = x[r], y[r]
-        top = row_max(row)
-        total = 0.0
-        for c in range(row.size):
-            out[c] = exp_nonpos(row[c] - top)
-            total += out[c]
-        scale = 1.0 / total
-        for c in range(row.size):
-            out[c] *= scale
+        softmax_row(x[r], y[r])
 
 
 @njit(**SERIAL_JIT)

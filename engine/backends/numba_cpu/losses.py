@@ -11,29 +11,21 @@ import numpy as np
 from numba import njit, prange
 
 from engine.backends.contract import compute_dtype
-from engine.backends.numba_cpu.activations import row_max
+from engine.backends.numba_cpu.activations import softmax_row
 from engine.backends.numba_cpu.common import JIT, SERIAL_JIT, as_flat, as_rows, launch
-from engine.backends.numba_cpu.vectormath import exp_nonpos
 
 
 @njit(**SERIAL_JIT)
 def _softmax_cross_entropy(z, t, losses, probs):
     """log p[r,c] = z[r,c] - max z[r] - log sum_k e^(z[r,k] - max z[r]);  losses[r] = -sum_c t[r,c] log p[r,c]."""
     for r in range(z.shape[0]):
-        row, p = z[r], probs[r]
-        top = row_max(row)
-        total = 0.0
-        for c in range(row.size):
-            p[c] = exp_nonpos(row[c] - top)
-            total += p[c]
+        row = z[r]
+        top, total = softmax_row(row, probs[r])
         log_total = math.log(total)
         loss = 0.0
         for c in range(row.size):
             loss -= t[r, c] * (row[c] - top - log_total)
         losses[r] = loss
-        scale = 1.0 / total
-        for c in range(row.size):
-            p[c] *= scale
 
 
 @njit(**SERIAL_JIT)

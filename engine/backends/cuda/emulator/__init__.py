@@ -1,12 +1,20 @@
 """The `cuda-emu` backend: the `cuda` backend's .cu kernels compiled for the CPU, no GPU needed.
 
 It lives inside the cuda package because it runs that package's code: every kernel file of
-engine/backends/cuda/kernels is compiled by g++ with cuda_emu.h (which emulates
-blocks, threads, __syncthreads, warp shuffles, shared memory and atomics; its top comment explains how)
-and loaded with ctypes by emu.EmuRawModule. The launch code is the `cuda` backend's own, given NumPy and
+engine/backends/cuda/kernels is compiled by g++ (build.py) with cuda_emu.h, which turns the CUDA keywords
+into C++, and a runtime that emulates blocks, threads, __syncthreads, warp shuffles, shared memory and
+atomics (scheduler.cpp) and checks memory accesses (memory.cpp); cuda_emu.h's top comment explains how.
+emu.EmuRawModule loads the result with ctypes. The launch code is the `cuda` backend's own, given NumPy and
 EmuRawModule instead of CuPy and cupy.RawModule, so grids, argument types and kernels are all exercised.
 It is slow (one CPU core, every CUDA thread a fiber) and meant for correctness, tests and learning.
 Needs Linux (ucontext fibers; WSL works) and a C++20 compiler (g++ 10 or newer).
+
+What it catches, with a message naming the kernel, block, thread, array and line: out-of-bounds accesses,
+shared-memory races between barriers and races between blocks (in checked launches: see
+NNLAB_CUDA_EMU_CHECKS in emu.py), barrier and shuffle misuse, launches a GPU would refuse, arguments of
+the wrong type, and (through outputs that start as NaN) output elements no kernel writes.
+make_backend(limits=...) caps grid sizes so that small test arrays reach the paths of large ones;
+NNLAB_CUDA_KERNELS=FOLDER runs changed copies of kernel files (see library.kernel_path).
 
 Stepping through a kernel in gdb
 --------------------------------
@@ -45,19 +53,25 @@ import sys
 
 
 def unavailable_reason() -> str | None:
-    from engine.backends.cuda.emulator.emu import compiler
+    from engine.backends.cuda.emulator.build import EmuError, cache_dir, compiler
     if not sys.platform.startswith("linux"):
         return "the CUDA emulator needs Linux (its fibers use ucontext); on Windows use WSL"
     if shutil.which(compiler()) is None:
         return f"the C++ compiler {compiler()!r} was not found (install g++ or set CXX)"
+    try:
+        cache_dir()
+    except EmuError as exc:      # a cache folder others could write: refused
+        return str(exc)
     return None
 
 
-def make_backend():
+def make_backend(limits=None):
+    """The `cuda-emu` backend; `limits` (a library.LaunchLimits) caps grid sizes, for tests of large-size paths."""
     import numpy as np
 
     from engine.backends import Backend
     from engine.backends.contract import collect_kernels
     from engine.backends.cuda.emulator.emu import EmuRawModule
-    from engine.backends.cuda.library import KernelLibrary
-    return Backend("cuda-emu", np, collect_kernels("engine.backends.cuda", bind=KernelLibrary(np, EmuRawModule)))
+    from engine.backends.cuda.library import KernelLibrary, LaunchLimits
+    library = KernelLibrary(np, EmuRawModule, limits or LaunchLimits(), poison=True)
+    return Backend("cuda-emu", np, collect_kernels("engine.backends.cuda", bind=library))

@@ -29,12 +29,8 @@ __global__ void softmax_forward(const T* x, T* y, int rows, int C) {
     const int row = blockIdx.x * blockDim.y + threadIdx.y, lane = threadIdx.x;
     if (row >= rows) return;                               // the whole warp leaves together
     const T* xr = x + row * C;
-    T top = xr[0];
-    for (int c = lane; c < C; c += 32) top = xr[c] > top ? xr[c] : top;
-    top = warp_max(top);
-    T sum = T(0);
-    for (int c = lane; c < C; c += 32) sum += exp(xr[c] - top);
-    sum = warp_sum(sum);
+    T top, sum;
+    warp_softmax_stats(xr, C, top, sum);
     for (int c = lane; c < C; c += 32) y[row * C + c] = exp(xr[c] - top) / sum;
 }
 

@@ -54,3 +54,16 @@ __device__ __forceinline__ T warp_max(T v) {
     }
     return v;
 }
+
+// The two reductions of a softmax over one row of C values, by a whole warp (lane l reads columns l, l+32, ...):
+// top = max_c row[c] and sum = sum_c exp(row[c] - top), the same in every lane.
+template <typename T>
+__device__ __forceinline__ void warp_softmax_stats(const T* row, int C, T& top, T& sum) {
+    const int lane = threadIdx.x;
+    top = row[0];
+    for (int c = lane; c < C; c += 32) top = row[c] > top ? row[c] : top;
+    top = warp_max(top);
+    sum = T(0);
+    for (int c = lane; c < C; c += 32) sum += exp(row[c] - top);
+    sum = warp_sum(sum);
+}

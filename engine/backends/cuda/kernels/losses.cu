@@ -13,12 +13,9 @@ __global__ void softmax_cross_entropy_forward(const T* logits, const T* targets,
     const int row = blockIdx.x * blockDim.y + threadIdx.y, lane = threadIdx.x;
     if (row >= rows) return;
     const T* z = logits + row * C;
-    T top = z[0];
-    for (int c = lane; c < C; c += 32) top = z[c] > top ? z[c] : top;
-    top = warp_max(top);
-    T sum = T(0);
-    for (int c = lane; c < C; c += 32) sum += exp(z[c] - top);
-    const T log_sum = log(warp_sum(sum));
+    T top, sum;
+    warp_softmax_stats(z, C, top, sum);
+    const T log_sum = log(sum);
     T loss = T(0);
     for (int c = lane; c < C; c += 32) {
         const T log_p = z[c] - top - log_sum;
