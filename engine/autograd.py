@@ -70,8 +70,13 @@ class Tensor:
         return Tensor(self.data)
 
     # --- autodiff ----------------------------------------------------------------------------------
-    def backward(self, grad=None) -> None:
-        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires a gradient."""
+    def backward(self, grad=None, inputs=None) -> None:
+        """Accumulate d(self)/d(leaf) into ``leaf.grad`` for every leaf that requires a gradient.
+
+        With ``inputs`` (a list of leaf tensors, as PyTorch's ``backward(inputs=...)``), only those leaves
+        receive gradients and only the ops on a path from one of them to self run their backward: the GAN
+        step asks for the discriminator's loss gradient in the discriminator's weights only, and so skips
+        the whole generator, which the loss also depends on."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad (was it computed under no_grad?)")
         if grad is None:
@@ -79,10 +84,12 @@ class Tensor:
                 raise RuntimeError(f"backward() needs a gradient for a non-scalar tensor of shape {self.shape}")
             grad = get_backend().xp.ones_like(self.data)
         grads = {id(self): grad.data if isinstance(grad, Tensor) else grad}
+        order = _topological_order(self)
+        wanted = None if inputs is None else _leading_to(order, inputs)
         given = set()  # ids of arrays already stored as some leaf's .grad in this pass
-        for t in reversed(_topological_order(self)):
+        for t in reversed(order):
             g = grads.pop(id(t), None)
-            if g is None:
+            if g is None or (wanted is not None and id(t) not in wanted):
                 continue
             if t._fn is None:  # a leaf: parameters and inputs the user made
                 if t.grad is not None:
@@ -92,7 +99,7 @@ class Tensor:
                 given.add(id(g))
                 t.grad = g
                 continue
-            for inp, g_in in zip(t._fn.inputs, t._fn.backward(g)):
+            for inp, g_in in zip(t._fn.inputs, _op_backward(t._fn, g, wanted)):
                 if g_in is None or not isinstance(inp, Tensor) or not inp.requires_grad:
                     continue
                 key = id(inp)
@@ -129,6 +136,28 @@ def _owned(array) -> bool:
     """True for a writeable array that owns its memory (so storing it as a .grad aliases nothing)."""
     flags = getattr(array, "flags", None)
     return flags is not None and flags.owndata and flags.writeable
+
+
+def _leading_to(order: list[Tensor], inputs) -> set[int]:
+    """The ids of the tensors in `order` (a topological order) from which one of `inputs` can be reached
+    backwards: the inputs themselves and every op output computed, directly or not, from one of them."""
+    wanted = {id(t) for t in inputs}
+    for t in order:
+        if t._fn is not None and any(id(inp) in wanted for inp in t._fn.inputs if isinstance(inp, Tensor)):
+            wanted.add(id(t))
+    return wanted
+
+
+def _op_backward(fn: "Function", grad, wanted: set[int] | None):
+    """fn.backward(grad), told (through needs_grad) to skip the arguments no wanted tensor depends on."""
+    if wanted is None:
+        return fn.backward(grad)
+    needs = fn.needs_grad
+    fn.needs_grad = tuple(need and id(inp) in wanted for need, inp in zip(needs, fn.inputs))
+    try:
+        return fn.backward(grad)
+    finally:
+        fn.needs_grad = needs
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

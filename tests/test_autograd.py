@@ -156,6 +156,36 @@ def test_a_function_backward_may_skip_unneeded_gradients():
     np.testing.assert_allclose(a.grad, [5.0])
 
 
+def test_backward_to_chosen_inputs_fills_only_those_and_skips_the_other_branch():
+    calls = []
+
+    class Scale(Function):
+        def forward(self, a, b):
+            self.a, self.b = a, b
+            return a * b
+
+        def backward(self, g):
+            calls.append(self.needs_grad)
+            return (g * self.b if self.needs_grad[0] else None), (g * self.a if self.needs_grad[1] else None)
+
+    # loss = (g * x) * d: the "generator" weight g feeds the "discriminator" weight d's op
+    g = tensor(np.array([2.0]), requires_grad=True)
+    d = tensor(np.array([3.0]), requires_grad=True)
+    x = tensor(np.array([5.0]))
+    out = Scale.apply(Scale.apply(g, x), d)
+    loss = out.sum()
+    loss.backward(inputs=[d])
+    np.testing.assert_allclose(d.grad, [10.0])
+    assert g.grad is None
+    assert calls == [(False, True)]  # the op of g and x never ran its backward; the outer one skipped its a
+    calls.clear()
+    loss.backward(inputs=[g])
+    np.testing.assert_allclose(g.grad, [15.0])
+    np.testing.assert_allclose(d.grad, [10.0])  # untouched by the second pass
+    assert calls == [(True, False), (True, False)]
+    assert out._fn.needs_grad == (True, True)  # the op's own flags are put back
+
+
 # ------------------------------------------------------------------------------------- no_grad, detach
 
 def test_no_grad_results_do_not_require_grad():

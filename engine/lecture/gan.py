@@ -25,10 +25,11 @@ def _bce_logits(target: float, logits: Tensor) -> Tensor:
 
 
 def _grads(loss: Tensor, weights) -> list:
-    """d loss / d w for each weight (zeros where the loss does not reach a weight)."""
+    """d loss / d w for each weight (zeros where the loss does not reach a weight). Only the ops between
+    the loss and these weights run their backward: the other network's gradients are not computed."""
     for w in weights:
         w.grad = None
-    loss.backward()
+    loss.backward(inputs=weights)
     return [w.grad for w in weights]
 
 

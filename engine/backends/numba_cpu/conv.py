@@ -46,6 +46,7 @@ from engine.shapes import window_output_hw
 # Patch-matrix bytes per chunk: half of one core's 2 MB L2 cache, so BLAS reads the chunk while it is still
 # cached. Measured on the 3x3, 64-channel layer: 1-2 MB are equally fast, 4 MB about 10% slower.
 CHUNK_BYTES = 1 << 20
+MIN_CHUNK_ROWS = 512
 
 
 # ----------------------------------------------------------------------------- the Numba kernels
@@ -156,7 +157,8 @@ def _chunks(n_units, unit_rows, k, dtype):
     """Split n_units (patch rows, or whole images of unit_rows rows) into chunks of about CHUNK_BYTES of patch
     matrix, at least one per thread: returns (units per chunk, threads to use)."""
     n_threads = get_num_threads()
-    per_chunk = max(1, min(CHUNK_BYTES // (unit_rows * k * np.dtype(dtype).itemsize), -(-n_units // n_threads)))
+    wanted = max(CHUNK_BYTES // (unit_rows * k * np.dtype(dtype).itemsize), -(-MIN_CHUNK_ROWS // unit_rows))
+    per_chunk = max(1, min(wanted, -(-n_units // n_threads)))
     return per_chunk, min(n_threads, -(-n_units // per_chunk))
 
 
