@@ -10,11 +10,14 @@ turns into AVX instructions that evaluate 8 float32 (or 4 float64) values at onc
     2^n     = the float whose exponent field is n + bias    (an integer shift, no libm)
     e^v = 2^n (e^r - 1) + 2^n,    e^v - 1 = 2^n (e^r - 1) + (2^n - 1)
 
-They are accurate to a few units in the last place for float32 and float64. tanh and the sigmoid
-are built on e^v - 1 for v <= 0, which never overflows and keeps full relative precision near 0:
+They are accurate to a few units in the last place for float32 and float64. tanh is built on
+e^v - 1 for v <= 0, which never overflows and keeps full relative precision near 0; the sigmoid on
+e^v itself, so that σ of a very negative v (a closed gate, e^-30 say) keeps its relative precision
+too (1 + (e^v - 1) would round it to a multiple of the float's epsilon):
 
-    tanh(v) = sign(v) * -m / (2 + m),   m = e^(-2|v|) - 1
-    σ(v) = 1 / (2 + m) for v >= 0, (1 + m) / (2 + m) for v < 0,   m = e^(-|v|) - 1
+    tanh(v) = sign(v) * -m / (2 + m) for |v| < 1/2, sign(v) * (1 - 2e / (1 + e)) beyond,
+              m = e^(-2|v|) - 1,  e = m + 1 = e^(-2|v|)
+    σ(v) = 1 / (1 + e) for v >= 0, e / (1 + e) for v < 0,   e = e^(-|v|)
 
 The scalar helpers are written as ``numba.extending.overload``s so that each is compiled for the
 float type it is called with: float32 code uses float32 constants and never widens to float64.
@@ -83,19 +86,24 @@ def _exp_nonpos(v):
 
 
 def tanh(v):
-    """tanh(v), vectorisable: sign(v) * -m / (2 + m) with m = e^(-2|v|) - 1."""
+    """tanh(v), vectorisable (see the module docstring)."""
     return np.tanh(v)
 
 
 @overload(tanh, **SCALAR_JIT)
 def _tanh(v):
     F = as_dtype(v).type
-    one, two = F(1), F(2)
+    half, one, two = F(0.5), F(1), F(2)
 
     def impl(v):
         two_n, em1 = exp_parts(-two * abs(v))
+        e = two_n * em1 + two_n                  # e^(-2|v|), in (0, 1]
         m = two_n * em1 + (two_n - one)          # e^(-2|v|) - 1, in (-1, 0]
-        return math.copysign(-m / (two + m), v)
+        q = one / (one + e)
+        # near 0, -m/(1+e) keeps tanh's relative precision; from |v| = 0.5 on, 1 - 2e/(1+e) rounds
+        # only the small correction to 1 (tanh - 1 is what the derivative 1 - tanh^2 depends on)
+        t = -m * q if abs(v) < half else one - two * e * q
+        return math.copysign(t, v)
     return impl
 
 
@@ -107,11 +115,11 @@ def sigmoid(v):
 @overload(sigmoid, **SCALAR_JIT)
 def _sigmoid(v):
     F = as_dtype(v).type
-    one, two, zero = F(1), F(2), F(0)
+    one, zero = F(1), F(0)
 
     def impl(v):
         two_n, em1 = exp_parts(-abs(v))
-        m = two_n * em1 + (two_n - one)          # e^-|v| - 1
-        d = one / (two + m)                      # 1 / (1 + e^-|v|) = σ(|v|)
-        return d if v >= zero else (one + m) * d  # σ(-|v|) = e^-|v| σ(|v|)
+        e = two_n * em1 + two_n                  # e^-|v|, to full relative precision
+        d = one / (one + e)                      # 1 / (1 + e^-|v|) = σ(|v|)
+        return d if v >= zero else e * d         # σ(-|v|) = e^-|v| σ(|v|)
     return impl
