@@ -55,6 +55,7 @@ KINDS = {
     "session": ("session script", (".nn",)),
     "plot": ("plot", (".png", ".svg", ".pdf")),
     "table": ("table", (".csv",)),
+    "results": ("results file", (".json",)),
     "idx": ("IDX data file", ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")),
     "cifar10": ("CIFAR-10 batch", (".bin",)),
 }
