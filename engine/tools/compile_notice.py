@@ -18,9 +18,10 @@ import contextlib
 import sys
 import time
 
-#: What the first compilation costs on the 2-core development machine (NOTES.md, issue 3): the estimate the
-#: notice gives before the wait, the closing line then reports what it really took.
-ESTIMATE = "~15 s for a CNN, up to a minute with recurrent layers"
+#: What the first compilation costs on the 2-core development machine (BENCHMARKS.md, issue 12: the digits
+#: CNN 7 s, the DCGAN 11 s, a two-layer LSTM 7 s): the estimate the notice gives before the wait, the
+#: closing line then reports what it really took.
+ESTIMATE = "about 10 s"
 
 
 @contextlib.contextmanager

@@ -8,6 +8,9 @@ threads would cost more than it saves.
 Two compiler options keep loops vectorisable: ``error_model="numpy"`` (a division does not check for
 zero and raise) and the fastmath flags in FASTMATH (fused multiply-add, no signed zeros, reciprocal),
 which never assume that there are no NaNs or infinities.
+
+Importing this module settles where Numba caches the kernels (cache.py) before any kernel is defined:
+every kernel module imports it first.
 """
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ import numba
 import numpy as np
 
 from engine.backends.contract import compute_dtype
+from engine.backends.numba_cpu.cache import settle_cache_dir
+
+settle_cache_dir()
 
 FASTMATH = {"contract", "nsz", "arcp"}
 SERIAL_JIT = dict(cache=True, error_model="numpy", fastmath=FASTMATH)
