@@ -12,9 +12,11 @@ them is fused into single passes:
 - activations.py, losses.py, normalization.py: activations and softmax, softmax cross-entropy, batch norm
   and dropout masks, each a loop over contiguous rows or elements.
 - vectormath.py: the vectorisable exp/tanh/sigmoid those kernels share; common.py: compiler options,
-  layouts and the rule for when to use threads; blas.py: the BLAS thread policy.
+  layouts and the rule for when to use threads; blas.py: the BLAS thread policy; memory.py: the malloc
+  policy; cache.py: where the compiled kernels are cached.
 
-While the backend is active, BLAS runs on one thread (blas.py says why): all parallelism is ours.
+While the backend is active, BLAS runs on one thread (blas.py says why): all parallelism is ours. Turning
+it on also keeps freed memory in the process for the next step's arrays (memory.py: page faults).
 
 Importing this package is cheap: it imports neither Numba nor the kernels. ``make_backend`` imports
 them; each kernel is compiled on its first call for the dtypes it sees (float32, float64) and the
@@ -38,5 +40,10 @@ def make_backend():
     from engine.backends import Backend
     from engine.backends.contract import collect_kernels
     from engine.backends.numba_cpu.blas import limit_blas_to_one_thread
+    from engine.backends.numba_cpu.memory import keep_freed_memory
 
-    return Backend("numba", np, collect_kernels(__name__), activate=limit_blas_to_one_thread)
+    def activate():
+        keep_freed_memory()
+        return limit_blas_to_one_thread()
+
+    return Backend("numba", np, collect_kernels(__name__), activate=activate)

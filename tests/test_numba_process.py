@@ -1,5 +1,7 @@
-"""Where the numba kernels are cached when Numba cannot write its own cache folder (numba_cpu/cache.py)."""
+"""The numba backend's process settings: where its kernels are cached (numba_cpu/cache.py), also when Numba
+cannot write its own cache folder, and the malloc policy it sets (numba_cpu/memory.py)."""
 import os
+import platform
 import stat
 import subprocess
 import sys
@@ -81,3 +83,9 @@ def test_an_edit_to_any_file_of_the_package_invalidates_its_cached_kernels(tmp_p
         assert locator.get_source_stamp() != before                 # recurrent.py unchanged, stamp not
     finally:
         cache.package_stamp.cache_clear()
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the malloc policy is glibc's mallopt")
+def test_the_numba_backend_keeps_freed_memory_for_the_next_step():
+    from engine.backends.numba_cpu.memory import keep_freed_memory
+    assert keep_freed_memory() is True
