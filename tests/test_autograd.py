@@ -137,9 +137,8 @@ def test_backward_on_tensor_without_grad_raises():
         y.backward()
 
 
-def test_a_function_backward_may_skip_unneeded_gradients():
-    calls = []
-
+def recording_product(calls):
+    """A Function a*b that appends its needs_grad flags to `calls` and computes only the gradients asked for."""
     class Scale(Function):
         def forward(self, a, b):
             self.a, self.b = a, b
@@ -148,7 +147,12 @@ def test_a_function_backward_may_skip_unneeded_gradients():
         def backward(self, g):
             calls.append(self.needs_grad)
             return (g * self.b if self.needs_grad[0] else None), (g * self.a if self.needs_grad[1] else None)
+    return Scale
 
+
+def test_a_function_backward_may_skip_unneeded_gradients():
+    calls = []
+    Scale = recording_product(calls)
     a = tensor(np.array([2.0]), requires_grad=True)
     b = tensor(np.array([5.0]))
     Scale.apply(a, b).sum().backward()
@@ -158,16 +162,7 @@ def test_a_function_backward_may_skip_unneeded_gradients():
 
 def test_backward_to_chosen_inputs_fills_only_those_and_skips_the_other_branch():
     calls = []
-
-    class Scale(Function):
-        def forward(self, a, b):
-            self.a, self.b = a, b
-            return a * b
-
-        def backward(self, g):
-            calls.append(self.needs_grad)
-            return (g * self.b if self.needs_grad[0] else None), (g * self.a if self.needs_grad[1] else None)
-
+    Scale = recording_product(calls)
     # loss = (g * x) * d: the "generator" weight g feeds the "discriminator" weight d's op
     g = tensor(np.array([2.0]), requires_grad=True)
     d = tensor(np.array([3.0]), requires_grad=True)
