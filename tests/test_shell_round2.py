@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ import numpy as np
 
 from shell.interpreter import Session
 from shell.output import Output
-from tests.test_interpreter import SMALL, RaiseAt
+from tests.test_interpreter import GAN_MODELS, SMALL, RaiseAt
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,6 +138,40 @@ def test_save_session_notes_an_unfinished_epoch(tmp_path):
     script = (tmp_path / "s.nn").read_text()
     assert "# train batch_size=100 epochs=7  # stopped by Ctrl-C in epoch 1/7 after batch 5/15; the batches of " \
            "the unfinished epoch changed the weights too" in script
+
+
+def test_save_session_records_the_gan_epochs_that_ran(tmp_path, monkeypatch):
+    from engine.lecture import gan
+    train_gan = gan.train_gan
+
+    def stop_in_the_second_epoch(*args, on_batch, **kwargs):
+        def batch(epoch, step, *losses):
+            on_batch(epoch, step, *losses)
+            if epoch == 1:
+                signal.raise_signal(signal.SIGINT)
+        return train_gan(*args, on_batch=batch, **kwargs)
+    monkeypatch.setattr(gan, "train_gan", stop_in_the_second_epoch)
+    s, buf = session()
+    assert s.execute_source(GAN_MODELS, "t.nn"), buf.getvalue()
+    s.feed_line("gan train generator=g discriminator=d epochs=5 batch_size=512")
+    assert "gan training stopped by Ctrl-C after 1 finished epoch;" in buf.getvalue()
+    s.feed_line(f"save session {tmp_path / 's.nn'}")
+    script = (tmp_path / "s.nn").read_text()
+    assert "gan train generator=g discriminator=d epochs=1 batch_size=512  # stopped by Ctrl-C in epoch 2/5; " \
+           "the batches of the unfinished epoch changed the weights too" in script
+    assert "epochs=5" not in script
+
+
+def test_a_recorded_train_line_keeps_its_file_names_quoted(tmp_path, monkeypatch):
+    s, buf = session()
+    assert s.execute_source(SMALL, "t.nn")
+    monkeypatch.chdir(tmp_path)
+    s.train_callbacks = [RaiseAt(1, 14, how="signal")]
+    s.feed_line('train epochs=9 batch_size=100 checkpoint="my $HOME run.npz"')
+    s.feed_line(f"save session {tmp_path / 's.nn'}")
+    script = (tmp_path / "s.nn").read_text()
+    assert 'train epochs=2 batch_size=100 checkpoint="my \\$HOME run.npz"  # stopped by Ctrl-C after epoch 2/9' \
+        in script, script
 
 
 # --- the prompt's error style ----------------------------------------------------------------------------
