@@ -1,23 +1,17 @@
 """The session side of issue 11: block editing (help/layers/summary inside a block, `undo`, closing an
 empty block), user mistakes reported as such (sizes, whole numbers, missing folders), `save session`
-recording what ran, the prompt's error style, and no NumPy before the first prompt."""
+recording what ran and the prompt's error style (no NumPy before the first prompt: tests/test_repl.py)."""
 from __future__ import annotations
 
 import io
-import os
 import re
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 
 from shell.interpreter import Session
 from shell.output import Output
 from tests.test_interpreter import GAN_MODELS, SMALL, RaiseAt
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def session(terminal=False, width=100):
@@ -189,21 +183,3 @@ def test_errors_at_the_prompt_name_the_block_line_not_the_session_line():
     s.feed_line("abort")
     s.feed_line("train")
     assert "error: there is no model yet" in buf.getvalue()
-
-
-def test_no_numpy_before_the_first_prompt():
-    code = ("import sys\n"
-            "from prompt_toolkit.input import create_pipe_input\n"
-            "from prompt_toolkit.output import DummyOutput\n"
-            "from shell.interpreter import Session\n"
-            "from shell.output import Output\n"
-            "from shell.repl import Repl\n"
-            "with create_pipe_input() as inp:\n"
-            "    repl = Repl(Session(Output()), input=inp, output=DummyOutput(), history=None)\n"
-            "    repl._banner(); repl.toolbar_text(); repl.prompt_text()\n"
-            "print('numpy' in sys.modules, 'engine' in sys.modules)\n")
-    env = dict(os.environ, NNLAB_HISTORY="", PYTHONPATH=str(ROOT))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[-1].split() == ["False", "False"]
