@@ -178,22 +178,36 @@ def derived_paths(node: Node, path: Path) -> list[Path]:
 # What `save session` records
 # --------------------------------------------------------------------------------------------------
 
-def recorded_source(item) -> str:
+def recorded_source(item, replaced: dict[str, str] | None = None) -> str:
     """The statement as `save session` records it: every file name or text value that holds a character a
     shell would act on (`$`, backquotes, `;`, quotes, spaces ...) written in double quotes with `\\`, `"`, `$`
-    and backquote escaped, which the .nn language and POSIX shells both read as the same plain text."""
+    and backquote escaped, which the .nn language and POSIX shells both read as the same plain text.
+    `replaced` gives options a new value (a number or a word), written where they were, else added."""
     if not isinstance(item, Node):
         return item.source
+    replaced = dict(replaced or {})
     text, end = item.text, item.words_end
     for arg in sorted(item.args.values(), key=lambda a: a.column, reverse=True):
         kind = lookup.find_option(item.form, arg.name).kind
-        if _SHELL_SAFE.match(arg.raw.strip()) or kind not in ("path", "str", "columns"):
+        if arg.name in replaced:
+            new = replaced.pop(arg.name)
+        elif _SHELL_SAFE.match(arg.raw.strip()) or kind not in ("path", "str", "columns"):
             continue            # the other kinds are numbers, names and words from a fixed set
-        quoted = _quote(arg.value) if kind != "columns" else ",".join(_item_text(v) for v in arg.value)
+        else:
+            new = _quote(arg.value) if kind != "columns" else ",".join(_item_text(v) for v in arg.value)
         start = arg.column - 1
-        text = text[:start] + quoted + text[start + arg.length:]
-        end += len(quoted) - arg.length
-    return text[:end].strip()
+        text = text[:start] + new + text[start + arg.length:]
+        end += len(new) - arg.length
+    return " ".join([text[:end].strip(), *(f"{name}={value}" for name, value in replaced.items())])
+
+
+def record_stopped(session: Session, node: Node, finished: int, where: str, unfinished_batches: bool) -> None:
+    """What `save session` records for a training statement stopped by Ctrl-C: the epochs that finished (a
+    replay then builds the same model), with a comment saying where it stopped; nothing but the comment
+    when no epoch finished."""
+    ran = recorded_source(node, {"epochs": str(finished)}) if finished else f"# {recorded_source(node)}"
+    partial = "; the batches of the unfinished epoch changed the weights too" if unfinished_batches else ""
+    session.recorded = f"{ran}  # stopped by Ctrl-C {where}{partial}"
 
 
 def _quote(value: str) -> str:

@@ -5,6 +5,7 @@ edges (odd sizes, sizes just past a tile, stride 2, dilation, asymmetric padding
 float32 and float64, with the threads of every block run in forward and in random order. The second half
 plants bugs in small kernels and checks that the emulator reports them.
 """
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -462,3 +463,20 @@ def test_shared_memory_is_poisoned_before_every_block(emu):
     assert (y.reshape(2, 32, 2)[:, :, 0] == [[0], [1]]).all() and np.isnan(y.reshape(2, 32, 2)[:, :, 1]).all()
     with pytest.raises(emu.EmuError, match="one array per declaration"):
         build(emu, 'extern "C" __global__ void k(float* y) { __shared__ float a[4], b[4]; }')
+
+
+def test_a_g_plus_plus_build_is_announced_once_and_a_cached_one_not_at_all(tmp_path, monkeypatch):
+    from engine.backends.cuda.emulator import emu
+    from engine.tools.compile_notice import compilation_notices
+    monkeypatch.setenv("NNLAB_CACHE", str(tmp_path))          # an empty cache: this build cannot be found
+    code = 'extern "C" __global__ void twice(float* x) { x[threadIdx.x] *= 2.0f; }\n'
+    lines = []
+    with compilation_notices(lines.append):
+        build(emu, code)
+    assert len(lines) == 2
+    assert lines[0].startswith("compiling the cuda-emu kernels with g++, once")
+    assert re.fullmatch(r"compiled 1 cuda-emu kernel file in \d+\.\d s; the next runs load them from the cache",
+                        lines[1])
+    with compilation_notices(lines.append):
+        build(emu, code)                                       # in the cache now: nothing to say
+    assert len(lines) == 2

@@ -16,17 +16,9 @@ import pytest
 from engine import resources
 from shell.interpreter import Session
 from shell.output import Output
+from tests.test_interpreter import SMALL
 
 ROOT = Path(__file__).resolve().parent.parent
-
-SMALL = """\
-data digits
-model m
-  flatten
-  dense 10 activation=softmax
-end
-compile optimizer=sgd lr=0.01 loss=categorical_crossentropy metrics=accuracy
-"""
 
 
 @pytest.fixture

@@ -232,10 +232,11 @@ def test_editing_a_block_undo_empty_end_abort_history_and_ctrl_d(terminal, colum
     t.see("no model defined")
     t.prompt("model big input=(64,)")
     t.prompt("dense 100000000000")
-    t.see("not enough memory")
+    t.see("of memory")
     t.settle()
-    assert "error (line 2 of this block): layer 'dense': not enough memory: an array of shape (64, 100000000000)" \
-        in t.words() and "internal error" not in t.words()
+    # compared without spaces: a wrapped row that fills the width exactly cannot say where a space was
+    assert "error(line2ofthisblock):layer'dense'(Dense)withitskernelofshape(64,100000000000)" \
+        in "".join(t.words().split()) and "internal error" not in t.words()
     t.child.sendcontrol("c")
     t.prompt("dense 10.5")
     t.see("whole number")

@@ -97,14 +97,6 @@ class Node:
         """The line without its comment and surrounding spaces."""
         return self.text[:self.words_end].strip()
 
-    def with_value(self, name: str, text: str) -> str:
-        """The source with option `name` written as `text` (replaced where it was written, else added)."""
-        arg = self.args.get(name)
-        if arg is None:
-            return f"{self.source} {name}={text}"
-        start = arg.column - 1
-        return (self.text[:start] + text + self.text[start + arg.length:self.words_end]).strip()
-
     def error(self, message: str, hint: str | None = None, at: str | None = None, key: bool = False) -> NNError:
         """An NNError at the value of option `at` (or its key), else at the head word."""
         arg = self.args.get(at) if at else None

@@ -33,9 +33,21 @@ POSITIVE_FLOAT = _check("greater than 0", lambda v: v > 0)
 UNIT_INTERVAL = _check("between 0 and 1", lambda v: 0 <= v <= 1)
 
 
-def at_most(limit: int):
-    """A positive integer up to `limit` (counts that multiply work: repeats, plotted images)."""
-    return _check(f"between 1 and {limit:,}", lambda v: 1 <= v <= limit)
+class at_most:
+    """A positive integer up to the engine's limit `name` in engine.resources (counts that multiply work:
+    repeats, plotted images). The limit is read when first used, so the registry loads without the engine."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    @property
+    def describe(self) -> str:
+        from engine import resources
+        return f"between 1 and {getattr(resources, self.name):,}"
+
+    def __call__(self, value):
+        from engine import resources
+        return None if 1 <= value <= getattr(resources, self.name) else f"must be {self.describe}"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """The statement table: every statement, the forms of `data` and `plot`, and the block keywords."""
 from __future__ import annotations
 
-from engine.resources import MAX_PLOT_IMAGES, MAX_REPEATS
 from shell.registry.specs import (FRACTION_OR_ONE, NON_NEGATIVE, OPEN_FRACTION, POSITIVE, POSITIVE_FLOAT,
                                   UNIT_INTERVAL, VALIDATION, Command, Option, at_most)
 
@@ -107,7 +106,7 @@ PLOT_FORMS = (
     Command("grid", "the two heatmaps (train and test accuracy) of the last `grid`",
             (_TO_PNG, _OVERWRITE), example="plot grid to=grid.png", parent="plot", computes=True),
     Command("images", "a grid of input images with their labels",
-            (_TO_PNG, _OVERWRITE, Option("count", "int", "how many images", default=16, check=at_most(MAX_PLOT_IMAGES)),
+            (_TO_PNG, _OVERWRITE, Option("count", "int", "how many images", default=16, check=at_most("MAX_PLOT_IMAGES")),
              Option("on", "choice", "which part of the data", default="train", values="splits")),
             example="plot images to=images.png count=16", parent="plot", computes=True),
     Command("filters", "the kernels of a conv2d layer, one tile per filter",
@@ -121,7 +120,7 @@ PLOT_FORMS = (
             example="plot featuremaps to=maps.png index=0", parent="plot", computes=True),
     Command("samples", "images made by a generator model from random noise (the GAN's 4x4 grid)",
             (_TO_PNG, _OVERWRITE, _model_option(),
-             Option("count", "int", "how many images (the lecture: 16)", default=16, check=at_most(MAX_PLOT_IMAGES)),
+             Option("count", "int", "how many images (the lecture: 16)", default=16, check=at_most("MAX_PLOT_IMAGES")),
              Option("seed", "int", "seed of the noise (the same seed gives the same noise, to compare epochs)",
                     default=0, check=NON_NEGATIVE),
              Option("means", "float", "latent exploration: noise column k ~ N(means·m_k, (stds·m_k)^2), "
@@ -189,7 +188,7 @@ STATEMENTS: tuple[Command, ...] = (
                     "the reference, always runs", values="backends", aliases=("backend",)),
              Option("layer", "name", "one layer (default: every layer of the model)", refers="layer"),
              Option("repeat", "int", "timed runs per backend, after one warm-up (the median is shown)", default=3,
-                    check=at_most(MAX_REPEATS)),
+                    check=at_most("MAX_REPEATS")),
              Option("batch", "int", "samples in the input batch", default=32, check=POSITIVE,
                     aliases=("batch_size",)),
              _model_option()),

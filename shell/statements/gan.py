@@ -70,6 +70,8 @@ def st_gan(session: Session, node: Node) -> None:
     if interrupted:
         session.out.warning(f"gan training stopped by Ctrl-C after {done} finished epoch{'s' if done != 1 else ''}; "
                             "both models keep their weights")
+        writing.record_stopped(session, node, done, f"in epoch {progress.epoch + 1}/{epochs}",
+                               unfinished_batches=0 < progress.batch < steps)
     if node.has("csv") and done:
         table = np.column_stack([np.arange(1, done + 1), finished["gen_loss"], finished["disc_loss"]])
         path = writing.write_table(session, node, "csv", table, ["epoch", "gen_loss", "disc_loss"],

@@ -140,10 +140,7 @@ def st_train(session: Session, node: Node) -> None:
                  f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
         session.out.warning(f"training stopped by Ctrl-C {where}; the model keeps its weights and the history "
                             f"keeps {finished} finished epoch{'s' if finished != 1 else ''}")
-        # `save session` records what ran: the finished epochs, and a note on the batches of the unfinished one
-        ran = node.with_value("epochs", str(finished)) if finished else f"# {node.source}"
-        partial = "; the batches of the unfinished epoch changed the weights too" if progress.batch < steps else ""
-        session.recorded = f"{ran}  # stopped by Ctrl-C {where}{partial}"
+        writing.record_stopped(session, node, finished, where, unfinished_batches=progress.batch < steps)
         if session.in_script:
             raise KeyboardInterrupt(f"in epoch {progress.epoch + 1}/{epochs} after batch {progress.batch}/{steps}")
     last = {k: v[-1] for k, v in history.history.items()} if history is not None and history.history else {}

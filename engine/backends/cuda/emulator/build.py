@@ -35,6 +35,11 @@ _SHARED = re.compile(r"__shared__\s+([\w:<>, ]+?)\s+(\w+)\s*((?:\[[^\]\n]+\])*)\
 _DYNAMIC_SHARED = re.compile(r"extern\s+__shared__\s+([\w:<>, ]+?)\s+(\w+)\s*\[\s*\]\s*;")
 
 
+#: callables told about every g++ build of a kernel file: listener(True) before it starts, listener(False)
+#: after it ends (engine.tools.compile_notice says so in the shell); a library found in the cache tells nobody
+BUILD_LISTENERS: list = []
+
+
 class EmuError(RuntimeError):
     """A kernel could not be built or launched, or misused barriers, shuffles, memory or arguments."""
 
@@ -100,7 +105,11 @@ def build(code: str, names: list[str], options=(), debug: bool = False, checked:
     folder = cache_dir()
     key = _key(code, thunks, *module_flags)
     library = folder / (f"{key}-checked.so" if checked else f"{key}.so")
-    if not library.exists():
+    if library.exists():
+        return library
+    for listener in BUILD_LISTENERS:
+        listener(True)
+    try:
         source, main, obj = (folder / f"{key}{suffix}" for suffix in (".cu", ".cpp", "-checked.o" if checked else ".o"))
         _write_atomically(source, code)
         _write_atomically(main, f'#include "cuda_emu.h"\n#include "{source}"\n{thunks}')
@@ -108,6 +117,9 @@ def build(code: str, names: list[str], options=(), debug: bool = False, checked:
         _compile([*flags, "-shared", str(obj), *map(str, _runtime(folder, flags)), "-ldl", "-Wl,-z,defs"], library,
                  "could not link the kernels")
         obj.unlink()
+    finally:
+        for listener in BUILD_LISTENERS:
+            listener(False)
     return library
 
 
