@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import engine
 from engine import functional as F
 from engine import layers, optimizers, random
 from engine.lecture import gan

@@ -10,7 +10,7 @@ zero and raise) and the fastmath flags in FASTMATH (fused multiply-add, no signe
 which never assume that there are no NaNs or infinities.
 
 Importing this module settles where Numba caches the kernels (cache.py) before any kernel is defined:
-every kernel module imports it first.
+every kernel module imports it first (conv.py for that alone).
 """
 from __future__ import annotations
 

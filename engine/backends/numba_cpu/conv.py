@@ -39,8 +39,8 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from engine.backends.contract import compute_dtype
+from engine.backends.numba_cpu import common  # noqa: F401  (settles Numba's cache folder first)
 from engine.backends.numba_cpu.blas import single_threaded_blas
-from engine.backends.numba_cpu.common import float_array
 from engine.shapes import window_output_hw
 
 # Patch-matrix bytes per chunk: half of one core's 2 MB L2 cache, so BLAS reads the chunk while it is still
@@ -204,9 +204,9 @@ def conv2d_forward(x, w, b, strides, pads, dilation):
     dtype = compute_dtype(x, w) if b is None else compute_dtype(x, w, b)
     kh, kw, cin, cout = w.shape
     out_h, out_w = window_output_hw(x.shape[1:3], (kh, kw), strides, pads, dilation)
-    x = float_array(x, dtype)
-    wmat = float_array(w, dtype).reshape(kh * kw * cin, cout)
-    b = np.zeros(0, dtype) if b is None else float_array(b, dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
+    wmat = np.ascontiguousarray(w, dtype=dtype).reshape(kh * kw * cin, cout)
+    b = np.zeros(0, dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
     y = np.empty((x.shape[0], out_h, out_w, cout), dtype)
     with single_threaded_blas():
         _forward(x, wmat, b, y.reshape(-1, cout), out_h, out_w, kh, kw, *_geometry(strides, pads, dilation),
@@ -220,8 +220,8 @@ def conv2d_backward_input(dy, w, x_shape, strides, pads, dilation):
     dtype = compute_dtype(dy, w)
     kh, kw, cin, cout = w.shape
     n, out_h, out_w = dy.shape[:3]
-    dy = float_array(dy, dtype)
-    wmat = float_array(w, dtype).reshape(kh * kw * cin, cout)
+    dy = np.ascontiguousarray(dy, dtype=dtype)
+    wmat = np.ascontiguousarray(w, dtype=dtype).reshape(kh * kw * cin, cout)
     dx = np.empty(tuple(x_shape), dtype)
     with single_threaded_blas():
         _backward_input(dy.reshape(-1, cout), wmat, dx, out_h, out_w, kh, kw, *_geometry(strides, pads, dilation),
@@ -234,8 +234,8 @@ def conv2d_backward_weight(dy, x, w_shape, strides, pads, dilation):
     dtype = compute_dtype(dy, x)
     kh, kw, cin, cout = w_shape
     out_h, out_w = dy.shape[1:3]
-    dy = float_array(dy, dtype)
-    x = float_array(x, dtype)
+    dy = np.ascontiguousarray(dy, dtype=dtype)
+    x = np.ascontiguousarray(x, dtype=dtype)
     dw = np.empty(tuple(w_shape), dtype)
     with single_threaded_blas():
         _backward_weight(dy.reshape(-1, cout), x, dw.reshape(kh * kw * cin, cout), out_h, out_w, kh, kw,
