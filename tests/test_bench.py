@@ -35,8 +35,8 @@ def test_summary_marks_each_case_met_or_missed_against_its_target():
     cases = [bench.Case("a", "case a", None, None, target=1.5), bench.Case("b", "case b", None, None, target=1.0),
              bench.Case("c", "case c", None, None)]
     results = [bench.Result("a", "numba", 3.0, 5.0, ratio_to_torch=1.2), bench.Result("a", "torch", 2.5, 3.0),
-               bench.Result("b", "numba", 3.0, 5.0, ratio_to_torch=1.2, others=0.3), bench.Result("b", "torch", 2.5, 3.0),
-               bench.Result("c", "numba", 1.0, 1.0)]
+               bench.Result("b", "numba", 3.0, 5.0, ratio_to_torch=1.2, others=0.3),
+               bench.Result("b", "torch", 2.5, 3.0), bench.Result("c", "numba", 1.0, 1.0)]
     rows = bench.summary_rows(cases, results)
     assert [row["met"] for row in rows] == [True, False, None]
     assert rows[1]["others"] == 0.3 and rows[0]["torch_ms"] == 2.5
